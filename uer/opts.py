@@ -1,0 +1,92 @@
+"""Option groups shared by the entry scripts: one definition, one default, one help text each.
+
+Names, choices and defaults follow UER-py 2020 (see SPEC.md §1)."""
+import argparse
+
+TOKENIZER_CHOICES = ["bert", "char", "space"]
+TARGET_CHOICES = ["bert", "lm", "cls", "mlm", "bilm", "albert"]
+EMBEDDING_CHOICES = ["bert", "word"]
+ENCODER_CHOICES = ["bert", "lstm", "gru", "cnn", "gatedcnn", "attn", "synt", "rcnn", "crnn",
+                   "gpt", "bilstm"]
+POOLING_CHOICES = ["mean", "max", "first", "last"]
+
+
+def new_parser(description=None):
+    # allow_abbrev=False: explicit-option detection (config merge) must see full names.
+    return argparse.ArgumentParser(description=description, allow_abbrev=False,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def vocab_opts(parser, vocab_required=False):
+    parser.add_argument("--vocab_path", default=None, type=str, required=vocab_required,
+                        help="Path of the vocabulary file (one token per line).")
+    parser.add_argument("--spm_model_path", default=None, type=str,
+                        help="Path of the sentencepiece model; replaces the vocabulary file.")
+
+
+def tokenizer_opts(parser):
+    parser.add_argument("--tokenizer", choices=TOKENIZER_CHOICES, default="bert",
+                        help="Tokenizer: bert (basic + WordPiece), char, or space.")
+
+
+def config_opts(parser, default="./models/bert_base_config.json"):
+    parser.add_argument("--config_path", default=default, type=str,
+                        help="Hyper-parameter JSON; options typed on the command line win over it.")
+
+
+def masking_opts(parser):
+    parser.add_argument("--span_masking", action="store_true", help="Mask contiguous spans.")
+    parser.add_argument("--span_geo_prob", type=float, default=0.2,
+                        help="p of the truncated geometric distribution of span lengths.")
+    parser.add_argument("--span_max_length", type=int, default=10, help="Longest masked span.")
+
+
+def model_opts(parser):
+    """--embedding --encoder --bidirectional --factorized_embedding_parameterization --parameter_sharing"""
+    parser.add_argument("--embedding", choices=EMBEDDING_CHOICES, default="bert",
+                        help="Embedding: bert = word+position+segment, word = word only.")
+    parser.add_argument("--encoder", choices=ENCODER_CHOICES, default="bert", help="Encoder type.")
+    parser.add_argument("--bidirectional", action="store_true",
+                        help="Bidirectional lstm/gru (hidden size per direction is half).")
+    parser.add_argument("--factorized_embedding_parameterization", action="store_true",
+                        help="ALBERT: project emb_size to hidden_size before the encoder.")
+    parser.add_argument("--parameter_sharing", action="store_true",
+                        help="ALBERT: one transformer layer reused layers_num times.")
+
+
+def optimizer_opts(parser, learning_rate=2e-5, betas=False):
+    parser.add_argument("--learning_rate", type=float, default=learning_rate, help="Peak learning rate.")
+    parser.add_argument("--warmup", type=float, default=0.1,
+                        help="Fraction of the training steps used for linear warm-up.")
+    if betas:
+        parser.add_argument("--beta1", type=float, default=0.9, help="Adam beta1.")
+        parser.add_argument("--beta2", type=float, default=0.999, help="Adam beta2.")
+    fp16_opts(parser)
+
+
+def fp16_opts(parser):
+    parser.add_argument("--fp16", action="store_true",
+                        help="Mixed precision: torch.autocast (fp16 + GradScaler on CUDA, bf16 on CPU).")
+    parser.add_argument("--fp16_opt_level", choices=["O0", "O1", "O2", "O3"], default="O1",
+                        help="apex-style level: O0 = fp32, O1/O2 = autocast, O3 = autocast with "
+                             "half-precision weights (apex is used only if installed).")
+
+
+def training_opts(parser, dropout=0.5, epochs_num=3, seed=7):
+    """Fine-tuning loop options."""
+    parser.add_argument("--dropout", type=float, default=dropout, help="Dropout.")
+    parser.add_argument("--epochs_num", type=int, default=epochs_num, help="Number of epochs.")
+    parser.add_argument("--report_steps", type=int, default=100, help="Report every n steps.")
+    parser.add_argument("--seed", type=int, default=seed, help="Random seed.")
+
+
+def pooling_opts(parser):
+    parser.add_argument("--pooling", choices=POOLING_CHOICES, default="first",
+                        help="Pooling over the real (non-padding) positions.")
+
+
+def soft_target_opts(parser):
+    parser.add_argument("--soft_targets", action="store_true",
+                        help="Train on the teacher logits column too (distillation).")
+    parser.add_argument("--soft_alpha", type=float, default=0.5,
+                        help="Weight of the soft-target MSE loss.")
