@@ -12,7 +12,8 @@ _TABLES = load_tables()
 _CJK = to_regex_class(CJK_RANGES)
 _PUNCT = to_regex_class(_TABLES["punctuation"])
 _DROPPED_RE = re.compile(f"[{to_regex_class(_TABLES['dropped'])}]+")
-_MARKS_RE = re.compile(f"[{to_regex_class(_TABLES['nonspacing_marks'])}]+")
+# str.translate with a table is ~4x faster than a regex over the ~340 ranges of Mn characters.
+_MARKS_TABLE = dict.fromkeys(cp for low, high in _TABLES["nonspacing_marks"] for cp in range(low, high + 1))
 # A token is one CJK character, one punctuation character, or a run of anything else but space.
 _TOKEN_RE = re.compile(f"[{_CJK}]|[{_PUNCT}]|[^\\s{_CJK}{_PUNCT}]+")
 # ASCII text needs neither NFC/NFD nor the CJK class; this class is its fast path.
@@ -38,7 +39,10 @@ class BasicTokenizer:
         return self._tokenize_plain(text)
 
     def _tokenize_plain(self, text):
-        text = _DROPPED_RE.sub("", text)
+        # str.isprintable() is False for every C* (and Z*) character, so printable text without
+        # U+FFFD has nothing to drop and skips the (slow, many-range) regex.
+        if not text.isprintable() or "\ufffd" in text:
+            text = _DROPPED_RE.sub("", text)
         if text.isascii():
             if self.do_lower_case:
                 text = text.lower()
@@ -46,5 +50,5 @@ class BasicTokenizer:
         text = unicodedata.normalize("NFC", text)
         if self.do_lower_case:
             text = unicodedata.normalize("NFD", text.lower())
-            text = _MARKS_RE.sub("", text)
+            text = text.translate(_MARKS_TABLE)
         return _TOKEN_RE.findall(text)

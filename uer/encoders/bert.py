@@ -1,0 +1,53 @@
+"""Transformer encoder (BERT/ALBERT): padding-key mask from seg > 0 (SPEC §4.3, §4.5)."""
+from torch import nn
+
+from uer.encoders import str2encoder
+from uer.errors import UerError
+from uer.hparams import require
+from uer.layers.multi_headed_attn import padding_mask
+from uer.layers.transformer import TransformerLayer
+
+
+@str2encoder.register("bert")
+class BertEncoder(nn.Module):
+    """``layers_num`` post-LN transformer layers in ``transformer.<i>``.
+
+    --factorized_embedding_parameterization adds ``linear`` (emb_size -> hidden_size) before the
+    first layer; --parameter_sharing keeps one layer ``transformer`` applied layers_num times.
+    """
+
+    name = "bert"
+    causal = False  # the gpt subclass sets this
+
+    def __init__(self, args):
+        super().__init__()
+        name = f"encoder {self.name}"
+        emb_size = require(args, "emb_size", name)
+        hidden_size = require(args, "hidden_size", name)
+        self.layers_num = require(args, "layers_num", name)
+        self.factorized = bool(getattr(args, "factorized_embedding_parameterization", False))
+        self.parameter_sharing = bool(getattr(args, "parameter_sharing", False))
+        if self.factorized:
+            self.linear = nn.Linear(emb_size, hidden_size)
+        elif emb_size != hidden_size:
+            raise UerError(f"{name}: emb_size ({emb_size}) differs from hidden_size "
+                           f"({hidden_size}); use --factorized_embedding_parameterization "
+                           "or make them equal in the config")
+        layer_args = (hidden_size, require(args, "heads_num", name),
+                      require(args, "feedforward_size", name), require(args, "dropout", name),
+                      require(args, "hidden_act", name))
+        if self.parameter_sharing:
+            self.transformer = TransformerLayer(*layer_args)
+        else:
+            self.transformer = nn.ModuleList(
+                [TransformerLayer(*layer_args) for _ in range(self.layers_num)])
+
+    def layer(self, index):
+        return self.transformer if self.parameter_sharing else self.transformer[index]
+
+    def forward(self, emb, seg):
+        hidden = self.linear(emb) if self.factorized else emb
+        mask = None if self.causal else padding_mask(seg, hidden.dtype)
+        for index in range(self.layers_num):
+            hidden = self.layer(index)(hidden, mask, is_causal=self.causal)
+        return hidden

@@ -1,0 +1,55 @@
+"""Multi-head attention with UER-py's parameter names, computed by torch's fused SDPA kernel."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from uer.errors import UerError
+
+# UER-py adds -10000 to the scores of padding keys (instead of -inf): a row whose keys are all
+# padding then attends uniformly instead of producing NaN.
+MASK_VALUE = -10000.0
+
+
+def padding_mask(seg, dtype=torch.float32):
+    """Additive key mask [B, 1, 1, L] from segment ids: 0 for real tokens (seg > 0), -10000 for
+    padding keys. Query rows are not masked, as in UER-py."""
+    keep = (seg > 0).to(dtype)
+    return ((1.0 - keep) * MASK_VALUE)[:, None, None, :]
+
+
+class MultiHeadedAttention(nn.Module):
+    """``linear_layers.0/1/2`` project Q/K/V (H -> H, with bias); ``final_linear`` mixes the heads.
+
+    forward(query, key, value, mask=None, is_causal=False) with inputs [B, L, H]:
+    ``mask`` is an additive mask broadcastable to [B, heads, Lq, Lk] (see ``padding_mask``);
+    ``is_causal`` applies a lower-triangular mask instead. Dropout acts on the attention
+    probabilities in training mode only.
+    """
+
+    def __init__(self, hidden_size, heads_num, dropout):
+        super().__init__()
+        if hidden_size % heads_num != 0:
+            raise UerError(f"config: hidden_size {hidden_size} is not divisible by "
+                           f"heads_num {heads_num}")
+        self.hidden_size = hidden_size
+        self.heads_num = heads_num
+        self.per_head_size = hidden_size // heads_num
+        self.dropout = dropout
+        self.linear_layers = nn.ModuleList([nn.Linear(hidden_size, hidden_size) for _ in range(3)])
+        self.final_linear = nn.Linear(hidden_size, hidden_size)
+
+    def _split_heads(self, x):
+        batch_size, seq_length, _ = x.shape
+        return x.view(batch_size, seq_length, self.heads_num, self.per_head_size).transpose(1, 2)
+
+    def forward(self, query, key, value, mask=None, is_causal=False):
+        batch_size, seq_length, _ = query.shape
+        q, k, v = (self._split_heads(linear(x))
+                   for linear, x in zip(self.linear_layers, (query, key, value)))
+        if mask is not None:
+            mask = mask.to(q.dtype)
+        context = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=is_causal and mask is None,
+            dropout_p=self.dropout if self.training else 0.0)
+        context = context.transpose(1, 2).reshape(batch_size, seq_length, self.hidden_size)
+        return self.final_linear(context)

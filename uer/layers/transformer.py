@@ -1,0 +1,34 @@
+"""Post-LN transformer layer with UER-py's submodule names (SPEC §4.1)."""
+from torch import nn
+
+from uer.layers.layer_norm import LayerNorm
+from uer.layers.multi_headed_attn import MultiHeadedAttention
+from uer.layers.position_ffn import PositionwiseFeedForward
+
+
+class TransformerLayer(nn.Module):
+    """y = LN1(x + Drop(MHA(x))); out = LN2(y + Drop(FFN(y))).
+
+    Build with ``TransformerLayer(hidden_size, heads_num, feedforward_size, dropout, hidden_act)``
+    or ``TransformerLayer.from_args(args)``. forward(hidden [B,L,H], mask=None, is_causal=False):
+    the mask is the additive attention mask of ``multi_headed_attn.padding_mask``.
+    """
+
+    def __init__(self, hidden_size, heads_num, feedforward_size, dropout, hidden_act="gelu"):
+        super().__init__()
+        self.self_attn = MultiHeadedAttention(hidden_size, heads_num, dropout)
+        self.dropout_1 = nn.Dropout(dropout)
+        self.layer_norm_1 = LayerNorm(hidden_size)
+        self.feed_forward = PositionwiseFeedForward(hidden_size, feedforward_size, hidden_act)
+        self.dropout_2 = nn.Dropout(dropout)
+        self.layer_norm_2 = LayerNorm(hidden_size)
+
+    @classmethod
+    def from_args(cls, args):
+        return cls(args.hidden_size, args.heads_num, args.feedforward_size, args.dropout,
+                   getattr(args, "hidden_act", None))
+
+    def forward(self, hidden, mask=None, is_causal=False):
+        attended = self.self_attn(hidden, hidden, hidden, mask, is_causal=is_causal)
+        inter = self.layer_norm_1(hidden + self.dropout_1(attended))
+        return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))

@@ -1,0 +1,17 @@
+"""ALBERT target: MLM projected back to emb_size, plus sentence-order prediction (SPEC §4.5)."""
+from uer.hparams import require
+from uer.targets import str2target
+from uer.targets.bert import BertTarget
+
+
+@str2target.register("albert")
+class AlbertTarget(BertTarget):
+    """``mlm_linear_1`` H -> E, ``layer_norm(E)``, ``mlm_linear_2`` E -> V, ``sop_linear_1/2``
+    (label 1 = swapped). forward(memory_bank, (tgt_mlm, is_swapped)) ->
+    (loss_mlm, loss_sop, correct_mlm, correct_sop, denominator)."""
+
+    name = "albert"
+    sentence_head = "sop"
+
+    def mlm_size(self, args):
+        return require(args, "emb_size", f"target {self.name}")

@@ -1,0 +1,38 @@
+"""BERT target: MLM plus next-sentence prediction from the first position (SPEC §4.4)."""
+import torch
+from torch import nn
+
+from uer.hparams import require
+from uer.targets import str2target
+from uer.targets.common import sentence_loss
+from uer.targets.mlm import MlmTarget
+
+
+@str2target.register("bert")
+class BertTarget(MlmTarget):
+    """MLM head plus ``nsp_linear_1`` H -> H and ``nsp_linear_2`` H -> 2 (label 1 = random next).
+
+    forward(memory_bank, (tgt_mlm, is_next)) ->
+    (loss_mlm, loss_nsp, correct_mlm, correct_nsp, denominator)."""
+
+    name = "bert"
+    sentence_head = "nsp"
+
+    def __init__(self, args, vocab_size):
+        super().__init__(args, vocab_size)
+        hidden_size = require(args, "hidden_size", f"target {self.name}")
+        # Registered as nsp_linear_* (bert) or sop_linear_* (albert): the checkpoint names.
+        setattr(self, f"{self.sentence_head}_linear_1", nn.Linear(hidden_size, hidden_size))
+        setattr(self, f"{self.sentence_head}_linear_2", nn.Linear(hidden_size, 2))
+
+    def sentence_logits(self, memory_bank):
+        linear_1 = getattr(self, f"{self.sentence_head}_linear_1")
+        linear_2 = getattr(self, f"{self.sentence_head}_linear_2")
+        return linear_2(torch.tanh(linear_1(memory_bank[:, 0, :])))
+
+    def forward(self, memory_bank, tgt):
+        tgt_mlm, tgt_sentence = tgt
+        loss_mlm, correct_mlm, denominator = self.mlm(memory_bank, tgt_mlm)
+        loss_sentence, correct_sentence = sentence_loss(self.sentence_logits(memory_bank),
+                                                        tgt_sentence)
+        return loss_mlm, loss_sentence, correct_mlm, correct_sentence, denominator

@@ -1,0 +1,31 @@
+"""Sentence classification target (SPEC §4.4): tanh(linear_1(h[:, 0])) -> linear_2 -> NLL."""
+import torch
+from torch import nn
+
+from uer.errors import UerError
+from uer.hparams import require
+from uer.targets import str2target
+from uer.targets.common import sentence_loss
+
+
+@str2target.register("cls")
+class ClsTarget(nn.Module):
+    """``linear_1`` H -> H, ``linear_2`` H -> labels_num. forward(memory_bank, labels [B]) ->
+    (loss, correct). ``args.labels_num`` comes from the dataset (its label count)."""
+
+    name = "cls"
+    tied_output_name = None
+
+    def __init__(self, args, vocab_size):
+        super().__init__()
+        hidden_size = require(args, "hidden_size", "target cls")
+        labels_num = getattr(args, "labels_num", None)
+        if not labels_num or labels_num < 2:
+            raise UerError("target cls needs args.labels_num >= 2 (the number of labels in the "
+                           f"dataset), got {labels_num!r}")
+        self.linear_1 = nn.Linear(hidden_size, hidden_size)
+        self.linear_2 = nn.Linear(hidden_size, labels_num)
+
+    def forward(self, memory_bank, tgt):
+        logits = self.linear_2(torch.tanh(self.linear_1(memory_bank[:, 0, :])))
+        return sentence_loss(logits, tgt)

@@ -1,0 +1,41 @@
+"""Masked language model target (SPEC §4.4): logits only at the masked rows (tgt > 0)."""
+import torch.nn.functional as F
+from torch import nn
+
+from uer.hparams import require
+from uer.layers.layer_norm import LayerNorm
+from uer.targets import str2target
+from uer.targets.common import token_prediction_loss
+
+
+@str2target.register("mlm")
+class MlmTarget(nn.Module):
+    """``mlm_linear_1`` H -> M, ``layer_norm(M)``, ``mlm_linear_2`` M -> V, with M = hidden_size
+    (albert overrides ``mlm_size`` to emb_size). forward(memory_bank, tgt_mlm) ->
+    (loss, correct, denominator)."""
+
+    name = "mlm"
+    tied_output_name = "mlm_linear_2"
+
+    def __init__(self, args, vocab_size):
+        super().__init__()
+        hidden_size = require(args, "hidden_size", f"target {self.name}")
+        mlm_size = self.mlm_size(args)
+        self.mlm_linear_1 = nn.Linear(hidden_size, mlm_size)
+        self.layer_norm = LayerNorm(mlm_size)
+        self.mlm_linear_2 = nn.Linear(mlm_size, vocab_size)
+
+    def mlm_size(self, args):
+        return require(args, "hidden_size", f"target {self.name}")
+
+    def mlm(self, memory_bank, tgt_mlm):
+        labels = tgt_mlm.reshape(-1)
+        rows = labels > 0
+        hidden = memory_bank.reshape(-1, memory_bank.size(-1))[rows]
+        labels = labels[rows]
+        # gelu is fixed here (not hidden_act), as in UER-py.
+        hidden = self.layer_norm(F.gelu(self.mlm_linear_1(hidden)))
+        return token_prediction_loss(self.mlm_linear_2(hidden), labels)
+
+    def forward(self, memory_bank, tgt):
+        return self.mlm(memory_bank, tgt)
