@@ -1,0 +1,161 @@
+"""Fine-tuning and inference speed: our classifier vs HuggingFace BertForSequenceClassification.
+
+Both models have bert_tiny's sizes (built locally, no download), see the same tokenized
+book_review batches and train with the same AdamW. Reports examples/s.
+
+    python3 bench/finetune_bench.py [--train_batches 30] [--infer_examples 2048]
+"""
+import argparse
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from uer.checkpoint import init_weights  # noqa: E402
+from uer.config import load_config  # noqa: E402
+from uer.finetune.batching import fixed_slices, length_sorted_batches  # noqa: E402
+from uer.finetune.encoding import PairEncoder  # noqa: E402
+from uer.finetune.heads import Classifier  # noqa: E402
+from uer.finetune.tasks.classifier import ClassificationTask, read_classification  # noqa: E402
+from uer.model import model_args  # noqa: E402
+from uer.optim import build_optimizer  # noqa: E402
+from uer.tokenizers import str2tokenizer  # noqa: E402
+from uer.vocab import Vocab  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config_path", default=os.path.join(REPO, "models", "bert_tiny_config.json"))
+    parser.add_argument("--vocab_path", default=os.path.join(SHARED, "vocab", "google_zh_vocab.txt"))
+    parser.add_argument("--train_path", default=os.path.join(SHARED, "datasets", "book_review", "train.tsv"))
+    parser.add_argument("--seq_length", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--infer_batch_size", type=int, default=128)
+    parser.add_argument("--train_batches", type=int, default=30)
+    parser.add_argument("--infer_examples", type=int, default=2048)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default).")
+    parser.add_argument("--skip_hf", action="store_true")
+    return parser.parse_args()
+
+
+def hf_model(config, vocab_size, labels_num):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    hf_config = BertConfig(vocab_size=vocab_size, hidden_size=config["hidden_size"],
+                           num_hidden_layers=config["layers_num"],
+                           num_attention_heads=config["heads_num"],
+                           intermediate_size=config["feedforward_size"],
+                           hidden_dropout_prob=config["dropout"],
+                           attention_probs_dropout_prob=config["dropout"],
+                           max_position_embeddings=512, type_vocab_size=3, num_labels=labels_num)
+    return BertForSequenceClassification(hf_config)
+
+
+def ours_forward(model):
+    return lambda src, seg: model(src, seg)
+
+
+def hf_forward(model):
+    return lambda src, seg: model(input_ids=src, attention_mask=(seg > 0).long(),
+                                  token_type_ids=seg).logits
+
+
+def padded(batch, seq_length):
+    src, seg = batch
+    extra = seq_length - src.size(1)
+    return F.pad(src, (0, extra)), F.pad(seg, (0, extra))
+
+
+def time_training(model, forward, batches):
+    model.train()
+    optimizer = build_optimizer(model, 2e-5)
+    for src, seg, label in batches[:2]:  # warm-up steps, not timed
+        F.cross_entropy(forward(src, seg), label).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    start = time.perf_counter()
+    count = 0
+    for src, seg, label in batches[2:]:
+        F.cross_entropy(forward(src, seg), label).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        count += src.size(0)
+    return count / (time.perf_counter() - start)
+
+
+def time_inference(model, forward, batches):
+    model.eval()
+    with torch.inference_mode():
+        forward(*batches[0])
+        start = time.perf_counter()
+        count = 0
+        for src, seg in batches:
+            forward(src, seg)
+            count += src.size(0)
+    return count / (time.perf_counter() - start)
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(7)
+    config = load_config(args.config_path)
+    vocab = Vocab.from_file(args.vocab_path)
+    margs = model_args(config, vocab, pooling="first", vocab_path=args.vocab_path,
+                       spm_model_path=None)
+    tokenizer = str2tokenizer["bert"](margs)
+    encoder = PairEncoder(tokenizer, vocab, args.seq_length)
+    started = time.perf_counter()
+    examples = read_classification(args.train_path, encoder)
+    tokenize_s = time.perf_counter() - started
+    task = ClassificationTask(2)
+
+    needed = (args.train_batches + 2) * args.batch_size
+    train_batches = []
+    for chunk in fixed_slices(examples[:needed], args.batch_size):
+        batch = task.collate(chunk)
+        train_batches.append((batch["src"], batch["seg"], batch["label"]))
+    infer_set = examples[:args.infer_examples]
+    infer_dynamic = []
+    for indices in length_sorted_batches(infer_set, args.infer_batch_size):
+        batch = task.collate([infer_set[i] for i in indices])
+        infer_dynamic.append((batch["src"], batch["seg"]))
+    infer_fixed = []
+    for chunk in fixed_slices(infer_set, args.infer_batch_size):
+        batch = task.collate(chunk)
+        infer_fixed.append(padded((batch["src"], batch["seg"]), args.seq_length))
+    train_fixed = [(*padded((s, g), args.seq_length), y) for s, g, y in train_batches]
+    mean_len = sum(len(ex) for ex in examples) / len(examples)
+
+    ours = Classifier(margs, 2)
+    init_weights(ours)
+    rows = [("ours, pad to longest in batch", ours, ours_forward(ours), train_batches, infer_dynamic),
+            ("ours, pad to seq_length", ours, ours_forward(ours), train_fixed, infer_fixed)]
+    if not args.skip_hf:
+        hf = hf_model(config, len(vocab), 2)
+        rows += [("HF BertForSeqCls, pad to longest", hf, hf_forward(hf), train_batches, infer_dynamic),
+                 ("HF BertForSeqCls, pad to seq_length", hf, hf_forward(hf), train_fixed, infer_fixed)]
+
+    print(f"book_review: {len(examples)} examples tokenized in {tokenize_s:.1f} s, mean length "
+          f"{mean_len:.1f} tokens; seq_length {args.seq_length}, train batch {args.batch_size} "
+          f"({args.train_batches} timed steps), inference batch {args.infer_batch_size} "
+          f"({len(infer_set)} examples); torch {torch.__version__}, {torch.get_num_threads()} "
+          f"threads, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'model':40s} {'train ex/s':>11s} {'infer ex/s':>11s}")
+    for name, model, forward, train, infer in rows:
+        train_rate = time_training(model, forward, train)
+        infer_rate = time_inference(model, forward, infer)
+        print(f"{name:40s} {train_rate:11.1f} {infer_rate:11.1f}", flush=True)
+    print(f"{'UER-py 2020 (issue figures)':40s} {26.0:11.1f} {60.0:11.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Pre-train a model on a dataset written by preprocess.py (options as UER-py's pretrain.py).
+
+Example:
+    python3 pretrain.py --dataset_path dataset.pt --vocab_path models/google_zh_vocab.txt \
+        --output_model_path models/output_model.bin --config_path models/bert_tiny_config.json \
+        --total_steps 10000 --save_checkpoint_steps 5000 --target bert
+"""
+from uer.config import parse_with_config
+from uer.errors import cli_main
+from uer.opts import (TARGET_CHOICES, config_opts, masking_opts, model_opts, new_parser,
+                      optimizer_opts, vocab_opts)
+from uer.vocab import load_vocab
+
+
+def build_parser():
+    parser = new_parser("Pre-train an UER model (embedding -> encoder -> target).")
+
+    paths = parser.add_argument_group("paths")
+    paths.add_argument("--dataset_path", type=str, default="dataset.pt",
+                       help="Dataset written by preprocess.py.")
+    vocab_opts(paths)
+    paths.add_argument("--pretrained_model_path", type=str, default=None,
+                       help="Checkpoint to continue from (incremental pre-training).")
+    paths.add_argument("--output_model_path", type=str, required=True,
+                       help="Final model; checkpoints go to <path>-<step>.")
+    config_opts(paths, default="models/bert_base_config.json")
+
+    steps = parser.add_argument_group("training steps")
+    steps.add_argument("--total_steps", type=int, default=100000,
+                       help="Micro-batches to train on (per process).")
+    steps.add_argument("--save_checkpoint_steps", type=int, default=10000,
+                       help="Save <output_model_path>-<step> every this many steps.")
+    steps.add_argument("--report_steps", type=int, default=100, help="Report every this many steps.")
+    steps.add_argument("--accumulation_steps", type=int, default=1,
+                       help="Micro-batches per optimizer update.")
+    steps.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
+    steps.add_argument("--instances_buffer_size", type=int, default=25600,
+                       help="Loader shuffle window, in instances.")
+    steps.add_argument("--dropout", type=float, default=0.1, help="Dropout (the config's value is used "
+                       "unless this option is typed).")
+    steps.add_argument("--seed", type=int, default=7, help="Random seed.")
+
+    model = parser.add_argument_group("model")
+    model_opts(model)
+    model.add_argument("--target", choices=TARGET_CHOICES, default="bert",
+                       help="Pre-training objective; must match the dataset.")
+    model.add_argument("--tie_weights", action="store_true",
+                       help="Share the output layer's weight with the word embedding.")
+
+    masking = parser.add_argument_group("dynamic masking (datasets built with --dynamic_masking)")
+    masking_opts(masking)
+
+    optim = parser.add_argument_group("optimizer")
+    optimizer_opts(optim, learning_rate=2e-5, betas=True)
+    optim.add_argument("--max_grad_norm", type=float, default=0.0,
+                       help="Clip the gradient norm to this value; 0 = no clipping (as UER-py).")
+    optim.add_argument("--amp_dtype", choices=["auto", "float16", "bfloat16"], default="auto",
+                       help="With --fp16: auto = fp16 on CUDA, bf16 on CPU.")
+
+    dist = parser.add_argument_group("devices and processes")
+    dist.add_argument("--world_size", type=int, default=1, help="Total number of processes (all nodes).")
+    dist.add_argument("--gpu_ranks", type=int, nargs="+", default=[],
+                      help="Global ranks of the processes started on this node; local process j "
+                           "uses GPU j. With --world_size 1, one value = the GPU id to use.")
+    dist.add_argument("--master_ip", type=str, default="tcp://localhost:12345",
+                      help="Rendezvous address of rank 0 (init_method).")
+    dist.add_argument("--backend", choices=["nccl", "gloo"], default="nccl",
+                      help="torch.distributed backend (gloo is used on machines without CUDA).")
+    dist.add_argument("--dist_timeout", type=float, default=None,
+                      help="Seconds to wait for the other processes (default: $UER_DIST_TIMEOUT "
+                           "or 1800).")
+    return parser
+
+
+def parse_args(argv=None):
+    args = parse_with_config(build_parser(), argv)
+    args.vocab = load_vocab(args)
+    return args
+
+
+@cli_main
+def main(argv=None):
+    from uer.trainer import train
+
+    train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Mixed precision for pre-training through torch.autocast (UER-py used NVIDIA apex).
+
+--fp16_opt_level keeps apex's names: O0 = full fp32; O1, O2 and O3 = autocast. Weights and the
+optimizer state always stay fp32 here (apex O2/O3 cast the weights), which is what apex's "master
+weights" gave anyway. On CUDA the autocast dtype is fp16 with a GradScaler; on CPU it is bf16,
+which needs no loss scaling. --amp_dtype picks bf16 on CUDA too."""
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from uer.errors import UerError
+
+
+@dataclass
+class Precision:
+    enabled: bool
+    device_type: str
+    dtype: torch.dtype = None
+    scaler: object = None
+
+    def autocast(self):
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    def describe(self):
+        if not self.enabled:
+            return "fp32"
+        name = {torch.float16: "fp16", torch.bfloat16: "bf16"}[self.dtype]
+        return f"{name} autocast" + (" with loss scaling" if self.scaler is not None else "")
+
+
+def build_precision(args, device):
+    enabled = bool(getattr(args, "fp16", False)) and getattr(args, "fp16_opt_level", "O1") != "O0"
+    device_type = device.type
+    if not enabled:
+        return Precision(False, device_type)
+    choice = getattr(args, "amp_dtype", None) or "auto"
+    if choice == "auto":
+        dtype = torch.float16 if device_type == "cuda" else torch.bfloat16
+    elif choice == "float16":
+        if device_type != "cuda":
+            raise UerError("--amp_dtype float16 needs CUDA; on CPU use bfloat16 (the default)")
+        dtype = torch.float16
+    elif choice == "bfloat16":
+        dtype = torch.bfloat16
+    else:
+        raise UerError(f"--amp_dtype {choice}: expected auto, float16 or bfloat16")
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return Precision(True, device_type, dtype, scaler)

@@ -1,0 +1,1 @@
+"""Pre-training data: instance builders per target, masking, the dataset file and its loader."""

@@ -1,0 +1,57 @@
+"""Shared body of the lstm and gru encoders (UER-py's rnn_encoder.py): one torch RNN named
+``rnn`` so checkpoint keys are ``encoder.rnn.weight_ih_l<k>`` etc. (``_reverse`` when
+bidirectional). Not registered itself: the leading underscore keeps the auto-import away."""
+import torch
+from torch import nn
+
+from uer.errors import UerError
+
+
+def rnn_hidden_size(args, directions):
+    """Hidden size of each direction: hidden_size split evenly across the directions."""
+    if args.hidden_size % directions != 0:
+        raise UerError(f"config: hidden_size {args.hidden_size} must be even: it is split "
+                       f"between the forward and backward directions")
+    return args.hidden_size // directions
+
+
+def build_rnn(cell, input_size, hidden_size, layers_num, dropout, bidirectional=False):
+    # torch warns when inter-layer dropout is set on a single layer; it has no effect there.
+    return cell(input_size=input_size, hidden_size=hidden_size, num_layers=layers_num,
+                dropout=dropout if layers_num > 1 else 0.0, batch_first=True,
+                bidirectional=bidirectional)
+
+
+def run_rnn(rnn, inputs):
+    """Run ``rnn`` from a zero state (UER-py's init_hidden).
+
+    CPU autocast would run the LSTM/GRU kernel in bfloat16, which oneDNN refuses on CPUs without
+    bf16 support ("could not create a primitive descriptor"); there the recurrence runs in the
+    weights' precision with autocast switched off. On GPUs autocast is left to cuDNN."""
+    if inputs.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            output, _ = rnn(inputs.to(rnn.weight_ih_l0.dtype))
+        return output
+    output, _ = rnn(inputs)
+    return output
+
+
+class RecurrentEncoder(nn.Module):
+    """emb [B, L, E] -> rnn (zero initial state, padding not packed) -> dropout -> [B, L, H].
+
+    With ``--bidirectional`` each direction has hidden_size / 2 units and the output is
+    ``concat(forward, backward)`` along the last axis, as torch returns it.
+    """
+
+    cell = None  # nn.LSTM or nn.GRU, set by the subclass
+
+    def __init__(self, args):
+        super().__init__()
+        self.bidirectional = bool(getattr(args, "bidirectional", False))
+        hidden_size = rnn_hidden_size(args, 2 if self.bidirectional else 1)
+        self.rnn = build_rnn(self.cell, args.emb_size, hidden_size, args.layers_num,
+                             args.dropout, self.bidirectional)
+        self.drop = nn.Dropout(args.dropout)
+
+    def forward(self, emb, seg):
+        return self.drop(run_rnn(self.rnn, emb))

@@ -1,0 +1,32 @@
+"""``--encoder bilstm`` (UER-py's birnn_encoder.py, the ELMo encoder): two separate
+unidirectional LSTM stacks. Unlike ``--encoder lstm --bidirectional`` (one torch RNN whose layers
+mix both directions), the stacks never see each other's states, which is what the bilm target
+needs: the forward half predicts the next token, the backward half the previous one."""
+import torch
+from torch import nn
+
+from uer.encoders import str2encoder
+from uer.encoders._recurrent import build_rnn, rnn_hidden_size, run_rnn
+
+
+@str2encoder.register("bilstm")
+class BilstmEncoder(nn.Module):
+    """Output ``concat(forward, backward)``, each hidden_size / 2 wide.
+
+    The backward stack reads the time-flipped sequence *including the padding* (as UER-py), and
+    its output is flipped back, so position t of the backward half has read positions L-1..t.
+    """
+
+    def __init__(self, args):
+        super().__init__()
+        hidden_size = rnn_hidden_size(args, 2)
+        self.rnn_forward = build_rnn(nn.LSTM, args.emb_size, hidden_size, args.layers_num,
+                                     args.dropout)
+        self.rnn_backward = build_rnn(nn.LSTM, args.emb_size, hidden_size, args.layers_num,
+                                      args.dropout)
+        self.drop = nn.Dropout(args.dropout)
+
+    def forward(self, emb, seg):
+        forward = self.drop(run_rnn(self.rnn_forward, emb))
+        backward = self.drop(run_rnn(self.rnn_backward, emb.flip(1)))
+        return torch.cat([forward, backward.flip(1)], dim=2)

@@ -1,0 +1,29 @@
+"""``--encoder crnn`` (UER-py's CrnnEncoder): a causal CNN stack (``conv_1`` plus layers_num - 1
+convolutions ``conv.<i>``) whose outputs feed an LSTM (layers_num layers), then dropout.
+
+UER-py built the LSTM with input size emb_size although it reads the CNN's hidden_size-wide
+output (SPEC bug 17). We use hidden_size: identical keys and shapes when the sizes are equal.
+"""
+from torch import nn
+
+from uer.encoders import str2encoder
+from uer.encoders._causal_conv import causal_cnn, first_conv, next_convs
+from uer.encoders._recurrent import build_rnn, run_rnn
+
+DEFAULT_KERNEL_SIZE = 3
+
+
+@str2encoder.register("crnn")
+class CrnnEncoder(nn.Module):
+    def __init__(self, args):
+        super().__init__()
+        kernel_size = getattr(args, "kernel_size", DEFAULT_KERNEL_SIZE)
+        self.conv_1 = first_conv(args.emb_size, args.hidden_size, kernel_size)
+        self.conv = next_convs(args.hidden_size, kernel_size, args.layers_num - 1)
+        self.rnn = build_rnn(nn.LSTM, args.hidden_size, args.hidden_size, args.layers_num,
+                             args.dropout)
+        self.drop = nn.Dropout(args.dropout)
+
+    def forward(self, emb, seg):
+        convolved = causal_cnn(self.conv_1, self.conv, emb)
+        return self.drop(run_rnn(self.rnn, convolved))

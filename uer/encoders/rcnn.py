@@ -1,0 +1,30 @@
+"""``--encoder rcnn`` (UER-py's RcnnEncoder): an LSTM (emb_size -> hidden_size, layers_num layers)
+whose outputs feed a causal CNN stack (``conv_1`` plus layers_num - 1 convolutions ``conv.<i>``).
+
+UER-py sized ``conv_1`` by emb_size although it reads the LSTM's hidden_size-wide output, so it
+only ran with emb_size == hidden_size (SPEC bug 17). We size it by hidden_size: identical keys
+and shapes when the sizes are equal, and a working model when they differ.
+"""
+from torch import nn
+
+from uer.encoders import str2encoder
+from uer.encoders._causal_conv import causal_cnn, first_conv, next_convs
+from uer.encoders._recurrent import build_rnn, run_rnn
+
+DEFAULT_KERNEL_SIZE = 3
+
+
+@str2encoder.register("rcnn")
+class RcnnEncoder(nn.Module):
+    def __init__(self, args):
+        super().__init__()
+        kernel_size = getattr(args, "kernel_size", DEFAULT_KERNEL_SIZE)
+        self.rnn = build_rnn(nn.LSTM, args.emb_size, args.hidden_size, args.layers_num,
+                             args.dropout)
+        self.drop = nn.Dropout(args.dropout)
+        self.conv_1 = first_conv(args.hidden_size, args.hidden_size, kernel_size)
+        self.conv = next_convs(args.hidden_size, kernel_size, args.layers_num - 1)
+
+    def forward(self, emb, seg):
+        recurrent = self.drop(run_rnn(self.rnn, emb))
+        return causal_cnn(self.conv_1, self.conv, recurrent)

@@ -1,0 +1,23 @@
+"""Pooling of encoder output [B, L, H] into one vector per sequence, over real tokens only
+(UER-py pooled over padding too, and ``last`` took position L-1; see README)."""
+import torch
+
+from uer.errors import UerError
+
+POOLINGS = ("mean", "max", "first", "last")
+
+
+def pool(hidden, seg, method):
+    """``seg > 0`` marks the real tokens; they are a prefix of each row."""
+    if method == "first":
+        return hidden[:, 0]
+    mask = (seg > 0).unsqueeze(-1)
+    if method == "mean":
+        count = mask.sum(dim=1).clamp(min=1).to(hidden.dtype)
+        return (hidden * mask.to(hidden.dtype)).sum(dim=1) / count
+    if method == "max":
+        return hidden.masked_fill(~mask, torch.finfo(hidden.dtype).min).max(dim=1).values
+    if method == "last":
+        last = (seg > 0).sum(dim=1).clamp(min=1) - 1
+        return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
+    raise UerError(f"--pooling {method}: unknown pooling; known: {', '.join(POOLINGS)}")

@@ -1,0 +1,107 @@
+"""Per-target bookkeeping for the pre-training report line, in UER-py's exact format.
+
+Each target returns a tuple (SPEC §4.4); `TARGET_METRICS` names its fields, says which losses are
+summed into the training loss, and which counts form each accuracy."""
+import time
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TargetMetrics:
+    fields: tuple          # names of the forward() outputs, in order
+    losses: tuple          # summed into the training loss
+    # (report name, correct field, denominator field or "instances" for one per example)
+    accuracies: tuple
+    line: str              # format of the part after "| loss %7.2f"
+
+
+TARGET_METRICS = {
+    "bert": TargetMetrics(
+        ("loss_mlm", "loss_nsp", "correct_mlm", "correct_nsp", "denominator"),
+        ("loss_mlm", "loss_nsp"),
+        (("acc_mlm", "correct_mlm", "denominator"), ("acc_nsp", "correct_nsp", "instances")),
+        "| loss_mlm: {loss_mlm:3.3f}| loss_nsp: {loss_nsp:3.3f}| acc_mlm: {acc_mlm:3.3f}"
+        "| acc_nsp: {acc_nsp:3.3f}"),
+    "albert": TargetMetrics(
+        ("loss_mlm", "loss_sop", "correct_mlm", "correct_sop", "denominator"),
+        ("loss_mlm", "loss_sop"),
+        (("acc_mlm", "correct_mlm", "denominator"), ("acc_sop", "correct_sop", "instances")),
+        "| loss_mlm: {loss_mlm:3.3f}| loss_sop: {loss_sop:3.3f}| acc_mlm: {acc_mlm:3.3f}"
+        "| acc_sop: {acc_sop:3.3f}"),
+    "mlm": TargetMetrics(("loss", "correct", "denominator"), ("loss",),
+                         (("acc", "correct", "denominator"),), "| acc: {acc:3.3f}"),
+    "lm": TargetMetrics(("loss", "correct", "denominator"), ("loss",),
+                        (("acc", "correct", "denominator"),), "| acc: {acc:3.3f}"),
+    # UER-py's bilm denominator is the backward one; both accuracies divide by it.
+    "bilm": TargetMetrics(
+        ("loss_forward", "loss_backward", "correct_forward", "correct_backward", "denominator"),
+        ("loss_forward", "loss_backward"),
+        (("acc_forward", "correct_forward", "denominator"),
+         ("acc_backward", "correct_backward", "denominator")),
+        "| loss_forward {loss_forward:3.3f}| loss_backward {loss_backward:3.3f}"
+        "| acc_forward: {acc_forward:3.3f}| acc_backward: {acc_backward:3.3f}"),
+    # UER-py's cls pre-training was commented out; its line follows the mlm/lm shape.
+    "cls": TargetMetrics(("loss", "correct"), ("loss",), (("acc", "correct", "instances"),),
+                         "| acc: {acc:3.3f}"),
+}
+
+
+def metrics_for(target):
+    return TARGET_METRICS[target]
+
+
+def total_loss(target, outputs):
+    """The training loss of one forward pass: the sum of the target's losses."""
+    spec = TARGET_METRICS[target]
+    if len(outputs) != len(spec.fields):
+        raise ValueError(f"target {target} returned {len(outputs)} values, expected "
+                         f"{len(spec.fields)} ({', '.join(spec.fields)})")
+    named = dict(zip(spec.fields, outputs))
+    loss = named[spec.losses[0]]
+    for name in spec.losses[1:]:
+        loss = loss + named[name]
+    return loss
+
+
+class Reporter:
+    """Accumulates a window of micro-batches and formats UER-py's report line."""
+
+    def __init__(self, target, total_steps, world_size=1, clock=time.perf_counter):
+        self.spec = TARGET_METRICS[target]
+        self.total_steps = total_steps
+        self.world_size = world_size
+        self.clock = clock
+        self.reset()
+
+    def reset(self):
+        self.start = self.clock()
+        self.steps = 0
+        self.tokens = 0
+        self.instances = 0
+        self.sums = {name: 0.0 for name in self.spec.fields}
+        self.last_loss = None
+
+    def add(self, outputs, batch_tokens, batch_instances):
+        """outputs: the target's tuple (tensors or numbers); counts are summed on the host once
+        per report window, so the hot loop needs no device synchronisation."""
+        self.steps += 1
+        self.tokens += batch_tokens
+        self.instances += batch_instances
+        for name, value in zip(self.spec.fields, outputs):
+            value = value.detach().float() if hasattr(value, "detach") else float(value)
+            self.sums[name] = self.sums[name] + value
+
+    def line(self, step):
+        values = {name: float(total) for name, total in self.sums.items()}
+        steps = max(1, self.steps)
+        report = {name: values[name] / steps for name in self.spec.losses}
+        loss = sum(report.values())
+        self.last_loss = loss
+        for name, correct, denominator in self.spec.accuracies:
+            denom = self.instances if denominator == "instances" else values[denominator]
+            report[name] = values[correct] / denom if denom > 0 else 0.0
+        elapsed = max(self.clock() - self.start, 1e-9)
+        tokens_per_s = self.tokens * self.world_size / elapsed
+        head = "| {:8d}/{:8d} steps| {:8.2f} tokens/s| loss {:7.2f}".format(
+            step, self.total_steps, tokens_per_s, loss)
+        return head + self.spec.line.format(**report)

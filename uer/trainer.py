@@ -1,0 +1,270 @@
+"""Pre-training engine behind pretrain.py (SPEC §6).
+
+``train(args, model=None, loader_factory=None)`` runs a whole pre-training job in any device mode
+(CPU, one GPU, several spawned processes, one slice of a multi-machine job, or torchrun).
+``model`` and ``loader_factory(args, rank, world_size) -> iterable of batches`` may be given from
+Python (notebooks, tests); by default they come from ``uer.model.build_model`` and
+``uer.data.loader.build_pretrain_loader``.
+
+Departures from UER-py, on purpose: the LR schedule counts optimizer updates (so
+--accumulation_steps works), DDP skips the gradient all-reduce on non-final micro-batches
+(``no_sync``), the final model is also written to --output_model_path, mixed precision uses
+torch.autocast, and --max_grad_norm (off by default, as in UER-py) clips gradients."""
+import contextlib
+import math
+import os
+import pickle
+import re
+
+import torch
+
+from uer.amp import build_precision
+from uer.checkpoint import init_weights, load_model, save_model, unwrap
+from uer.distributed import destroy_process_group, init_process_group, plan_layout
+from uer.errors import UerError
+from uer.optim import build_optimizer, build_scheduler
+from uer.report import Reporter, total_loss
+from uer.seed import set_seed
+
+
+# --- setup ------------------------------------------------------------------------------
+def check_step_options(args):
+    for name in ("total_steps", "report_steps", "save_checkpoint_steps", "accumulation_steps",
+                 "batch_size"):
+        value = getattr(args, name)
+        if value < 1:
+            raise UerError(f"--{name} {value}: must be at least 1")
+    if not 0.0 <= args.warmup <= 1.0:
+        raise UerError(f"--warmup {args.warmup}: must be a fraction between 0 and 1")
+
+
+def count_parameters(model):
+    seen, total = set(), 0
+    for param in model.parameters():
+        if id(param) not in seen:  # tied weights count once
+            seen.add(id(param))
+            total += param.numel()
+    return total
+
+
+def prepare_model(args):
+    """Build the model, then load --pretrained_model_path into it or apply UER-py's init."""
+    from uer.model import build_model
+
+    model = build_model(args)
+    if getattr(args, "pretrained_model_path", None):
+        # Incremental pre-training: matching tensors are copied, the rest is reported; a shape
+        # mismatch is an error naming the parameter (uer.checkpoint.load_model).
+        load_model(model, args.pretrained_model_path)
+    else:
+        init_weights(model)
+    return model
+
+
+def check_dataset_for(args):
+    """Refuse a dataset built for another target or vocabulary before building the model; the
+    header also gives cls its number of labels."""
+    from uer.data.loader import check_dataset
+
+    header = check_dataset(args.dataset_path, args.target, getattr(args, "vocab", None))
+    if args.target == "cls" and not getattr(args, "labels_num", None):
+        args.labels_num = header.get("labels_num") or labels_in(args.dataset_path)
+    return header
+
+
+def labels_in(dataset_path):
+    """cls: the number of classes = largest label + 1 (labels are 0-based integers)."""
+    from uer.data.storage import open_dataset
+
+    labels = open_dataset(dataset_path).arrays.get("label")
+    if labels is None or len(labels) == 0:
+        raise UerError(f"{dataset_path}: a cls dataset must hold labels")
+    return max(2, int(labels.max()) + 1)
+
+
+def default_loader_factory(args, rank, world_size):
+    from uer.data.loader import build_pretrain_loader
+
+    return build_pretrain_loader(args, rank=rank, world_size=world_size)
+
+
+# --- batches ----------------------------------------------------------------------------
+def split_batch(target, batch):
+    """Loader tuple (SPEC §3.9 order) -> (src, tgt, seg) as the model's forward takes them."""
+    if target in ("bert", "albert"):
+        src, tgt_mlm, is_next, seg = batch
+        return src, (tgt_mlm, is_next), seg
+    if target == "bilm":
+        src, tgt_forward, tgt_backward, seg = batch
+        return src, (tgt_forward, tgt_backward), seg
+    src, tgt, seg = batch
+    return src, tgt, seg
+
+
+def to_device(value, device):
+    if isinstance(value, tuple):
+        return tuple(to_device(item, device) for item in value)
+    return value.to(device, non_blocking=True)
+
+
+# --- the step loop ----------------------------------------------------------------------
+def run_worker(local_index, layout, model, args, loader_factory):
+    """One process of the job: local process ``local_index`` has global rank
+    ``layout.ranks[local_index]``."""
+    rank = layout.ranks[local_index]
+    world_size = layout.world_size
+    is_main = rank == 0
+    # Each rank draws its own dropout masks; the data order comes from the loader's own seeds.
+    set_seed(args.seed + rank)
+    device = layout.device(local_index)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    model.to(device)
+
+    if layout.distributed:
+        print(f"Worker {rank} is training ... ", flush=True)
+        init_process_group(layout, rank)
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        print("Worker is training ...", flush=True)
+        ddp_model = model
+
+    try:
+        loader = loader_factory(args, rank, world_size)
+        train_steps(ddp_model, loader, args, device, world_size, is_main, layout.distributed)
+        if layout.distributed:
+            import torch.distributed as dist
+            dist.barrier()  # nobody leaves while rank 0 still writes the model
+    finally:
+        if layout.distributed:
+            destroy_process_group()
+
+
+def train_steps(model, loader, args, device, world_size=1, is_main=True, distributed=False):
+    """The loop of SPEC §6.3: ``args.total_steps`` micro-batches, an optimizer update every
+    ``args.accumulation_steps`` of them, a report line and checkpoints on rank 0."""
+    module = unwrap(model)
+    accumulation = args.accumulation_steps
+    total_steps = args.total_steps
+    updates = math.ceil(total_steps / accumulation)
+    optimizer = build_optimizer(module, args.learning_rate, betas=(args.beta1, args.beta2))
+    scheduler = build_scheduler(optimizer, updates, args.warmup)
+    precision = build_precision(args, device)
+    scaler = precision.scaler
+    max_grad_norm = getattr(args, "max_grad_norm", None) or 0.0
+    reporter = Reporter(args.target, total_steps, world_size)
+    if is_main:
+        print(f"Training {total_steps} steps ({updates} optimizer updates), batch size "
+              f"{args.batch_size} per process x {world_size} process(es) x "
+              f"{accumulation} accumulation step(s); precision: {precision.describe()}",
+              flush=True)
+
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    batches = iter(loader)
+    for step in range(1, total_steps + 1):
+        src, tgt, seg = to_device(split_batch(args.target, next(batches)), device)
+        update_now = step % accumulation == 0 or step == total_steps
+        # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
+        sync = contextlib.nullcontext() if update_now or not distributed else model.no_sync()
+        with sync:
+            with precision.autocast():
+                outputs = model(src, tgt, seg)
+            loss = total_loss(args.target, outputs) / accumulation
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+        reporter.add(outputs, src.numel(), src.size(0))
+
+        if update_now:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            if max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        if step % args.report_steps == 0:
+            if is_main:
+                line = reporter.line(step)
+                print(line, flush=True)
+                if not math.isfinite(reporter.last_loss):
+                    raise UerError(f"the loss is not finite at step {step}; lower "
+                                   "--learning_rate or drop --fp16")
+            reporter.reset()
+        if is_main and step % args.save_checkpoint_steps == 0:
+            save_model(module, f"{args.output_model_path}-{step}")
+
+    if is_main:
+        save_model(module, args.output_model_path)
+        print(f"Saved the model to {args.output_model_path}", flush=True)
+
+
+# --- process launch ---------------------------------------------------------------------
+_ERROR_LINE = re.compile(r"^uer\.errors\.UerError: (.*)$", re.MULTILINE)
+
+
+class PrivateCopy:
+    """Carries an object to spawned processes as plain pickle bytes. torch.multiprocessing
+    would otherwise hand CPU tensors over in shared memory: every rank would then update the
+    same weights (and a large model would have to fit in /dev/shm)."""
+
+    def __init__(self, obj):
+        self.payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def get(self):
+        return pickle.loads(self.payload)  # bytes made by our own parent process
+
+
+def _spawned_worker(local_index, layout, model_copy, args, loader_factory, threads):
+    torch.set_num_threads(threads)
+    run_worker(local_index, layout, model_copy.get(), args, loader_factory)
+
+
+def spawn_workers(layout, model, args, loader_factory):
+    """One process per entry of --gpu_ranks; a UerError in a child is raised again here."""
+    import torch.multiprocessing as mp
+
+    nprocs = len(layout.ranks)
+    threads = torch.get_num_threads() if layout.use_cuda else max(1, (os.cpu_count() or 1) // nprocs)
+    try:
+        mp.spawn(_spawned_worker, args=(layout, PrivateCopy(model), args, loader_factory, threads),
+                 nprocs=nprocs, join=True)
+    except mp.ProcessRaisedException as err:
+        found = _ERROR_LINE.findall(str(err))
+        if found:
+            raise UerError(found[-1]) from None
+        raise
+    except mp.ProcessExitedException as err:
+        raise UerError(f"a training process ended unexpectedly ({err})") from None
+
+
+def train(args, model=None, loader_factory=None):
+    """Run a pre-training job described by pretrain.py's options (see module docstring)."""
+    check_step_options(args)
+    layout = plan_layout(args)  # refuses bad --world_size/--gpu_ranks before any connection
+    if getattr(args, "vocab", None) is None:
+        from uer.vocab import load_vocab
+        args.vocab = load_vocab(args)
+    print(f"Vocabulary size:  {len(args.vocab)}", flush=True)
+    if loader_factory is None:
+        check_dataset_for(args)
+        loader_factory = default_loader_factory
+
+    set_seed(args.seed)
+    if model is None:
+        model = prepare_model(args)
+    print(f"Model: embedding {getattr(args, 'embedding', '?')}, encoder "
+          f"{getattr(args, 'encoder', '?')}, target {args.target}; "
+          f"{count_parameters(model):,} parameters", flush=True)
+    print(layout.describe(), flush=True)
+
+    if layout.mode == "distributed" and len(layout.ranks) > 1:
+        spawn_workers(layout, model, args, loader_factory)
+        return None  # the trained copies lived in the child processes; read the saved file
+    run_worker(0, layout, model, args, loader_factory)
+    return model
