@@ -39,6 +39,9 @@ def build_parser():
     steps.add_argument("--dropout", type=float, default=0.1, help="Dropout (the config's value is used "
                        "unless this option is typed).")
     steps.add_argument("--seed", type=int, default=7, help="Random seed.")
+    steps.add_argument("--resume", action="store_true",
+                       help="Continue an interrupted run from <output_model_path>.state (written "
+                            "at every checkpoint); the other options must be the same.")
 
     model = parser.add_argument_group("model")
     model_opts(model)

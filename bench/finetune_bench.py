@@ -18,7 +18,9 @@ import torch.nn.functional as F  # noqa: E402
 
 from uer.checkpoint import init_weights  # noqa: E402
 from uer.config import load_config  # noqa: E402
-from uer.finetune.batching import fixed_slices, length_sorted_batches  # noqa: E402
+import numpy as np  # noqa: E402
+
+from uer.finetune.batching import fixed_slices, length_sorted_batches, shuffled_batches  # noqa: E402
 from uer.finetune.encoding import PairEncoder  # noqa: E402
 from uer.finetune.heads import Classifier  # noqa: E402
 from uer.finetune.tasks.classifier import ClassificationTask, read_classification  # noqa: E402
@@ -118,9 +120,10 @@ def main():
     tokenize_s = time.perf_counter() - started
     task = ClassificationTask(2)
 
-    needed = (args.train_batches + 2) * args.batch_size
+    # The engine's training order: random pools of 50 batches, each sorted by length.
+    engine_batches = shuffled_batches(examples, args.batch_size, np.random.default_rng(7))
     train_batches = []
-    for chunk in fixed_slices(examples[:needed], args.batch_size):
+    for chunk in engine_batches[:args.train_batches + 2]:
         batch = task.collate(chunk)
         train_batches.append((batch["src"], batch["seg"], batch["label"]))
     infer_set = examples[:args.infer_examples]
@@ -137,18 +140,20 @@ def main():
 
     ours = Classifier(margs, 2)
     init_weights(ours)
-    rows = [("ours, pad to longest in batch", ours, ours_forward(ours), train_batches, infer_dynamic),
-            ("ours, pad to seq_length", ours, ours_forward(ours), train_fixed, infer_fixed)]
+    dynamic = [("ours, pad to longest in batch", ours, ours_forward(ours))]
+    fixed = [("ours, pad to seq_length", ours, ours_forward(ours))]
     if not args.skip_hf:
         hf = hf_model(config, len(vocab), 2)
-        rows += [("HF BertForSeqCls, pad to longest", hf, hf_forward(hf), train_batches, infer_dynamic),
-                 ("HF BertForSeqCls, pad to seq_length", hf, hf_forward(hf), train_fixed, infer_fixed)]
-
+        dynamic.append(("HF BertForSeqCls, pad to longest", hf, hf_forward(hf)))
+        fixed.append(("HF BertForSeqCls, pad to seq_length", hf, hf_forward(hf)))
+    # Ours and HF alternate, so a change in machine load hits both alike.
+    rows = ([row + (train_batches, infer_dynamic) for row in dynamic]
+            + [row + (train_fixed, infer_fixed) for row in fixed])
     print(f"book_review: {len(examples)} examples tokenized in {tokenize_s:.1f} s, mean length "
           f"{mean_len:.1f} tokens; seq_length {args.seq_length}, train batch {args.batch_size} "
           f"({args.train_batches} timed steps), inference batch {args.infer_batch_size} "
           f"({len(infer_set)} examples); torch {torch.__version__}, {torch.get_num_threads()} "
-          f"threads, load average {os.getloadavg()[0]:.2f}")
+          f"threads, load average {os.getloadavg()[0]:.2f}", flush=True)
     print(f"{'model':40s} {'train ex/s':>11s} {'infer ex/s':>11s}")
     for name, model, forward, train, infer in rows:
         train_rate = time_training(model, forward, train)

@@ -57,19 +57,36 @@ def fixed_batches(count, batch_size, length=12, seed=0):
 class SlicedLoader:
     """Rank ``rank`` of ``world_size`` sees its contiguous slice of every fixed batch."""
 
-    def __init__(self, batches, rank, world_size):
+    def __init__(self, batches, rank, world_size, fail_after=None):
         self.batches, self.rank, self.world_size = batches, rank, world_size
+        self.position = 0  # batches handed out so far (resume support)
+        self.fail_after = fail_after
+
+    def state_dict(self):
+        return {"position": self.position}
+
+    def load_state_dict(self, state):
+        self.position = state["position"]
 
     def __iter__(self):
         while True:
-            for batch in self.batches:
-                size = batch[0].size(0) // self.world_size
-                yield tuple(t[self.rank * size:(self.rank + 1) * size] for t in batch)
+            if self.fail_after is not None and self.position >= self.fail_after:
+                raise RuntimeError("simulated crash")
+            batch = self.batches[self.position % len(self.batches)]
+            self.position += 1
+            size = batch[0].size(0) // self.world_size
+            yield tuple(t[self.rank * size:(self.rank + 1) * size] for t in batch)
 
 
 def fixed_loader_factory(args, rank, world_size):
     total = args.batch_size * world_size
     return SlicedLoader(fixed_batches(4, total), rank, world_size)
+
+
+def crashing_loader_factory(args, rank, world_size):
+    """Like fixed_loader_factory, but the 5th batch never comes: the run dies at step 5."""
+    total = args.batch_size * world_size
+    return SlicedLoader(fixed_batches(4, total), rank, world_size, fail_after=4)
 
 
 def accumulating_loader_factory(args, rank, world_size):

@@ -201,3 +201,19 @@ def test_pretrained_model_loads_encoder_and_rejects_other_shapes(trained, tmp_pa
         run_classifier.main.__wrapped__(argv[:argv.index("--config_path")]
                                         + ["--config_path", wide]
                                         + argv[argv.index("--config_path") + 2:])
+
+
+def test_pairs_with_sentencepiece_and_char_tokenizers(tmp_path, spm_model_path, zh_vocab_path,
+                                                      capsys):
+    rows = easy_rows(48, seed=4, pair=True)
+    train = write_tsv(tmp_path / "train.tsv", ["text_b", "label", "text_a"],
+                      [(b, label, a) for label, a, b in rows])
+    config = write_config(tmp_path / "tiny.json")
+    for vocab_opts in (["--spm_model_path", spm_model_path], ["--vocab_path", zh_vocab_path,
+                                                              "--tokenizer", "char"]):
+        run_classifier.main(["--train_path", train, "--dev_path", train, "--config_path", config,
+                             "--output_model_path", str(tmp_path / "pair.bin"), "--epochs_num",
+                             "1", "--batch_size", "16", "--seq_length", "20", *vocab_opts])
+        assert "Acc. (Correct/Total): " in capsys.readouterr().out
+        assert (tmp_path / "pair.bin").exists()
+        (tmp_path / "pair.bin").unlink()

@@ -283,3 +283,44 @@ def test_nonsensical_combinations_are_refused(encoder, target, extra):
                       tiny_vocab(), embedding="word", encoder=encoder, target=target, **extra)
     with pytest.raises(UerError, match=f"--target {target} with --encoder {encoder}"):
         build_model(args)
+
+
+# ----- shipped configs (SPEC §4.6) -------------------------------------------------------------
+
+CONFIGS = {
+    "rnn_config": dict(emb_size=512, hidden_size=1024, layers_num=2, dropout=0.1),
+    "birnn_config": dict(emb_size=512, hidden_size=1536, layers_num=2, dropout=0.1),
+    "cnn_config": dict(emb_size=512, hidden_size=512, layers_num=6, dropout=0.1, kernel_size=3,
+                       block_size=2),
+    "gatedcnn_9_config": dict(emb_size=128, hidden_size=807, layers_num=9, dropout=0.1,
+                              kernel_size=4, block_size=2),
+    "gatedcnn_13_config": dict(emb_size=128, hidden_size=1268, layers_num=13, dropout=0.1,
+                               kernel_size=4, block_size=2),
+    "synt_dense_base_config": dict(emb_size=768, feedforward_size=3072, hidden_size=768,
+                                   heads_num=12, layers_num=12, dropout=0.1, encoder="synt",
+                                   seq_length=128, synt_type="dense",
+                                   vocab_path="models/google_zh_vocab.txt"),
+}
+CONFIG_ENCODER = {"rnn_config": "lstm", "birnn_config": "bilstm", "cnn_config": "cnn",
+                  "gatedcnn_9_config": "gatedcnn", "gatedcnn_13_config": "gatedcnn",
+                  "synt_dense_base_config": "synt"}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_shipped_configs_have_uer_values_and_build(name):
+    import json
+
+    from conftest import REPO
+
+    with open(REPO / "models" / f"{name}.json", encoding="utf-8") as handle:
+        config = json.load(handle)
+    assert config == CONFIGS[name]
+    # Build the encoder at a reduced depth/width but with every other key as shipped.
+    small = dict(config, layers_num=2 if name != "gatedcnn_9_config" else 3)
+    small.update(hidden_size=min(config["hidden_size"], 64), emb_size=min(config["emb_size"], 48))
+    small.setdefault("heads_num", 4)
+    small["feedforward_size"] = 32
+    args = argparse.Namespace(bidirectional=False, **small)
+    encoder = str2encoder[CONFIG_ENCODER[name]](args).eval()
+    out = encoder(torch.randn(1, 9, small["emb_size"]), torch.ones(1, 9, dtype=torch.long))
+    assert out.shape == (1, 9, small["hidden_size"])

@@ -81,3 +81,21 @@ def test_predict_keeps_input_order_despite_length_batching(tmp_path):
     one_by_one = torch.cat([engine.predict_stacked([ex]) for ex in data])
     assert torch.allclose(together, one_by_one, atol=1e-5)
     assert not torch.is_inference_mode_enabled()
+
+
+def test_classifier_head_sits_on_other_encoders_and_albert_options():
+    src = torch.tensor([[2, 5, 6, 3, 0, 0], [2, 5, 6, 7, 8, 3]])
+    seg = (src > 0).long()
+    variants = [dict(encoder="gpt"), dict(encoder="lstm", embedding="word"),
+                dict(encoder="gatedcnn", kernel_size=3, block_size=2),
+                dict(factorized_embedding_parameterization=True, parameter_sharing=True,
+                     emb_size=16)]
+    for variant in variants:
+        config = dict(TINY_CONFIG, **variant)
+        model = Classifier(model_args(config, VOCAB, pooling="last"), 3).eval()
+        with torch.no_grad():
+            assert model(src, seg).shape == (2, 3), variant
+        keys = set(model.state_dict())
+        assert {"output_layer_1.weight", "output_layer_2.bias"} <= keys
+    assert "encoder.transformer.self_attn.final_linear.weight" in keys  # shared layer
+    assert "encoder.linear.weight" in keys  # factorized embedding

@@ -189,13 +189,14 @@ def test_cls_single_and_pair_lines(tmp_path, corpora, zh_vocab):
     labels = [int(line.split("\t")[0]) for line in open(corpora["cls"], encoding="utf-8")]
     arrays = open_dataset(path).batch(np.arange(counts["instances"]))
     assert arrays["label"].tolist() == labels
+    assert read_header(path)["labels_num"] == max(labels) + 1
     assert (arrays["src"][:, 0] == zh_vocab.cls_id).all()
     rows = np.arange(len(labels))
     assert (arrays["src"][rows, arrays["a_end"] - 1] == zh_vocab.sep_id).all()
     assert (arrays["a_end"] == arrays["b_end"]).all()
 
     pairs = tmp_path / "pairs.txt"
-    pairs.write_text("1\t第一句话\t第二句\n0\t" + "长" * 100 + "\t" + "短" * 10 + "\n",
+    pairs.write_text("\ufeff1\t第一句话\t第二句\n0\t" + "长" * 100 + "\t" + "短" * 10 + "\n",
                      encoding="utf-8")
     path, _ = build(tmp_path, str(pairs), "cls", name="pairs.pt")
     arrays = open_dataset(path).batch(np.arange(2))
@@ -246,3 +247,14 @@ def test_span_masking_is_recorded_and_masks_runs(tmp_path, corpora):
     # Spans make masked neighbours far more common than the ~15% of token mode.
     neighbour = (chosen[:, 1:] & chosen[:, :-1]).sum() / chosen.sum()
     assert neighbour > 0.5
+
+
+def test_trailing_blank_lines_and_more_processes_than_documents(tmp_path):
+    # UER-py looped forever on a corpus ending with blank lines (bug 4) and dropped the last
+    # document of each worker; empty parts must also be harmless.
+    corpus = tmp_path / "tail.txt"
+    corpus.write_text("第一句。\n第二句。\n\n第三句。\n\n\n\n", encoding="utf-8")
+    _, counts = build(tmp_path, str(corpus), "bert", "--processes_num", "4", "--dup_factor", "1")
+    assert counts["documents"] == 2 and counts["lines"] == 7
+    _, counts = build(tmp_path, str(corpus), "bilm", "--processes_num", "3", name="b.pt")
+    assert counts["instances"] == 3

@@ -61,7 +61,7 @@ def test_each_target_trains_on_cpu(name, tmp_path, zh_vocab_path, capsys):
     assert out.startswith("Vocabulary size:  21128\n")
     assert "Using CPU mode for training." in out
     assert sorted(os.listdir(os.path.dirname(output))) == ["model.bin", "model.bin-10",
-                                                           "model.bin-20"]
+                                                           "model.bin-20", "model.bin.state"]
     state = state_of(output)
     assert all(torch.isfinite(v).all() for v in state.values())
     if name == "albert":

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pretrain_helpers import (accumulating_loader_factory, api_args, assert_same_state,
-                              fixed_loader_factory, state_of)
+                              crashing_loader_factory, fixed_loader_factory, state_of)
 from uer.errors import UerError
 from uer.model import build_model
 from uer.checkpoint import init_weights
@@ -90,7 +90,8 @@ def test_cpu_run_reports_saves_checkpoints_and_lowers_the_loss(tmp_path, capsys)
     assert lines[-1].startswith("|       12/      12 steps|")
     losses = [float(re.search(r"loss +(\d+\.\d+)", line).group(1)) for line in lines]
     assert losses[-1] < losses[0]
-    assert sorted(os.listdir(tmp_path)) == ["model.bin", "model.bin-10", "model.bin-5"]
+    assert sorted(os.listdir(tmp_path)) == ["model.bin", "model.bin-10", "model.bin-5",
+                                            "model.bin.state"]
     assert_same_state(state_of(tmp_path / "model.bin"), model.state_dict(), atol=0)
     assert "Using CPU mode for training." in out and "Vocabulary size:  60" in out
 
@@ -163,3 +164,33 @@ def test_non_finite_loss_stops_with_a_clear_error(tmp_path):
     with pytest.raises(UerError, match="not finite at step 1"):
         train(args, model=model, loader_factory=fixed_loader_factory)
     assert not (tmp_path / "model.bin").exists()
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, capsys):
+    """A run that dies at step 5 resumes from the step-3 state (optimizer, schedule, data
+    position, dropout generators) and ends with the same weights as an uninterrupted run."""
+    common = ["--target", "bert", "--total_steps", 6, "--save_checkpoint_steps", 3,
+              "--report_steps", 3, "--batch_size", 4, "--learning_rate", 1e-3]
+    crashed = api_args(tmp_path / "crash", common)  # dropout 0.1: generators matter
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(crashed, model=_fresh_model(crashed), loader_factory=crashing_loader_factory)
+    assert sorted(os.listdir(tmp_path / "crash")) == ["model.bin-3", "model.bin.state"]
+    resumed = api_args(tmp_path / "crash", common + ["--resume"])
+    train(resumed, loader_factory=fixed_loader_factory, model=_fresh_model(resumed, seed=99))
+    assert "Resuming after step 3" in capsys.readouterr().out
+    straight = api_args(tmp_path / "straight", common)
+    train(straight, model=_fresh_model(straight), loader_factory=fixed_loader_factory)
+    assert_same_state(state_of(tmp_path / "crash" / "model.bin"),
+                      state_of(tmp_path / "straight" / "model.bin"), atol=1e-6)
+
+
+def test_resume_refuses_a_different_run(tmp_path):
+    args = api_args(tmp_path, ["--target", "bert", "--total_steps", 2, "--batch_size", 2])
+    train(args, model=_fresh_model(args), loader_factory=fixed_loader_factory)
+    other = api_args(tmp_path, ["--target", "bert", "--total_steps", 4, "--batch_size", 2,
+                                "--resume"])
+    with pytest.raises(UerError, match="saved with total_steps 2, this run has 4"):
+        train(other, loader_factory=fixed_loader_factory)
+    missing = api_args(tmp_path / "none", ["--resume"])
+    with pytest.raises(UerError, match="--resume: .*model.bin.state not found"):
+        train(missing, loader_factory=fixed_loader_factory)

@@ -130,3 +130,11 @@ def test_spm_mode(spm_model_path):
 def test_unknown_tokenizer_lists_known_names():
     with pytest.raises(UerError, match="known: bert, char, space"):
         str2tokenizer["wordpiece"]
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS + ["北京[SEP]上海", "plain text 中文"])
+def test_encode_equals_tokenize_then_convert(text, zh_vocab_path, spm_model_path):
+    for tok in (make("bert", zh_vocab_path), make("bert", spm_model_path=spm_model_path),
+                make("char", zh_vocab_path), make("space", zh_vocab_path)):
+        assert tok.encode(text) == tok.convert_tokens_to_ids(tok.tokenize(text))
+        assert tok.encode(text) == tok.convert_tokens_to_ids(tok.tokenize(text))  # cached path

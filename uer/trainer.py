@@ -24,6 +24,8 @@ from uer.distributed import destroy_process_group, init_process_group, plan_layo
 from uer.errors import UerError
 from uer.optim import build_optimizer, build_scheduler
 from uer.report import Reporter, total_loss
+from uer.resume import (gather_rank_states, load_state, restore_rank_state, save_state,
+                        state_path)
 from uer.seed import set_seed
 
 
@@ -132,7 +134,7 @@ def run_worker(local_index, layout, model, args, loader_factory):
 
     try:
         loader = loader_factory(args, rank, world_size)
-        train_steps(ddp_model, loader, args, device, world_size, is_main, layout.distributed)
+        train_steps(ddp_model, loader, args, device, world_size, rank, layout.distributed)
         if layout.distributed:
             import torch.distributed as dist
             dist.barrier()  # nobody leaves while rank 0 still writes the model
@@ -141,9 +143,11 @@ def run_worker(local_index, layout, model, args, loader_factory):
             destroy_process_group()
 
 
-def train_steps(model, loader, args, device, world_size=1, is_main=True, distributed=False):
+def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=False):
     """The loop of SPEC §6.3: ``args.total_steps`` micro-batches, an optimizer update every
-    ``args.accumulation_steps`` of them, a report line and checkpoints on rank 0."""
+    ``args.accumulation_steps`` of them, a report line and checkpoints on rank 0; with
+    ``args.resume`` it continues from the training state saved beside the model."""
+    is_main = rank == 0
     module = unwrap(model)
     accumulation = args.accumulation_steps
     total_steps = args.total_steps
@@ -160,10 +164,22 @@ def train_steps(model, loader, args, device, world_size=1, is_main=True, distrib
               f"{accumulation} accumulation step(s); precision: {precision.describe()}",
               flush=True)
 
+    first_step = 1
+    if getattr(args, "resume", False):
+        state = load_state(state_path(args.output_model_path), args, world_size)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state["scaler"] is not None:
+            scaler.load_state_dict(state["scaler"])
+        restore_rank_state(state["ranks"][rank], loader)
+        first_step = state["step"] + 1
+        if is_main:
+            print(f"Resuming after step {state['step']}", flush=True)
+
     model.train()
     optimizer.zero_grad(set_to_none=True)
     batches = iter(loader)
-    for step in range(1, total_steps + 1):
+    for step in range(first_step, total_steps + 1):
         src, tgt, seg = to_device(split_batch(args.target, next(batches)), device)
         update_now = step % accumulation == 0 or step == total_steps
         # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
@@ -196,8 +212,15 @@ def train_steps(model, loader, args, device, world_size=1, is_main=True, distrib
                     raise UerError(f"the loss is not finite at step {step}; lower "
                                    "--learning_rate or drop --fp16")
             reporter.reset()
-        if is_main and step % args.save_checkpoint_steps == 0:
+        checkpoint = step % args.save_checkpoint_steps == 0
+        if is_main and checkpoint:
             save_model(module, f"{args.output_model_path}-{step}")
+        if update_now and (checkpoint or step == total_steps):
+            # Every rank takes part (its data position and generators are gathered).
+            rank_states = gather_rank_states(loader, distributed)
+            if is_main:
+                save_state(state_path(args.output_model_path), step, module, optimizer,
+                           scheduler, scaler, rank_states, args)
 
     if is_main:
         save_model(module, args.output_model_path)
@@ -244,13 +267,18 @@ def spawn_workers(layout, model, args, loader_factory):
 
 
 def train(args, model=None, loader_factory=None):
-    """Run a pre-training job described by pretrain.py's options (see module docstring)."""
+    """Run a pre-training job described by pretrain.py's options (see module docstring).
+
+    Returns the trained model when it ran in this process (CPU, one GPU, one rank per node,
+    torchrun), None when spawned processes trained it (load --output_model_path then)."""
     check_step_options(args)
     layout = plan_layout(args)  # refuses bad --world_size/--gpu_ranks before any connection
     if getattr(args, "vocab", None) is None:
         from uer.vocab import load_vocab
         args.vocab = load_vocab(args)
-    print(f"Vocabulary size:  {len(args.vocab)}", flush=True)
+    # torchrun starts every process alike: let one per machine describe the job.
+    say = print if layout.mode != "torchrun" or layout.local_rank == 0 else (lambda *a, **k: None)
+    say(f"Vocabulary size:  {len(args.vocab)}", flush=True)
     if loader_factory is None:
         check_dataset_for(args)
         loader_factory = default_loader_factory
@@ -258,10 +286,14 @@ def train(args, model=None, loader_factory=None):
     set_seed(args.seed)
     if model is None:
         model = prepare_model(args)
-    print(f"Model: embedding {getattr(args, 'embedding', '?')}, encoder "
+    if getattr(args, "resume", False):
+        state = load_state(state_path(args.output_model_path), args, layout.world_size)
+        unwrap(model).load_state_dict(state["model"])
+        del state
+    say(f"Model: embedding {getattr(args, 'embedding', '?')}, encoder "
           f"{getattr(args, 'encoder', '?')}, target {args.target}; "
           f"{count_parameters(model):,} parameters", flush=True)
-    print(layout.describe(), flush=True)
+    say(layout.describe(), flush=True)
 
     if layout.mode == "distributed" and len(layout.ranks) > 1:
         spawn_workers(layout, model, args, loader_factory)

@@ -161,7 +161,7 @@ class PretrainLoader:
     def _make_batch(self, indices, mask_rng):
         """Tensors of one batch, or None when an MLM batch has no masked token."""
         arrays = self.dataset.batch(indices)
-        src = arrays["src"].astype(np.int64)
+        src = arrays["src"]
         if self.target in MLM_TARGETS:
             if self.masking is not None:
                 src, tgt = mask_batch(src, mask_rng, **self.masking)
@@ -172,8 +172,7 @@ class PretrainLoader:
         seg = _segments(arrays, self.seq_length)
         as_tensor = torch.from_numpy
         if self.target in ("bert", "albert"):
-            return (as_tensor(src), as_tensor(tgt), as_tensor(arrays["label"].astype(np.int64)),
-                    as_tensor(seg))
+            return as_tensor(src), as_tensor(tgt), as_tensor(arrays["label"]), as_tensor(seg)
         if self.target == "mlm":
             return as_tensor(src), as_tensor(tgt), as_tensor(seg)
         if self.target == "lm":
@@ -182,7 +181,7 @@ class PretrainLoader:
             return (as_tensor(src), as_tensor(arrays["tgt_fwd"]), as_tensor(arrays["tgt_bwd"]),
                     as_tensor(seg))
         if self.target == "cls":
-            return as_tensor(src), as_tensor(arrays["label"].astype(np.int64)), as_tensor(seg)
+            return as_tensor(src), as_tensor(arrays["label"]), as_tensor(seg)
         raise UerError(f"{self.path}: unknown target '{self.target}' in the header")
 
 

@@ -69,13 +69,9 @@ def _choose_tokens(candidates, budget, rng):
     rows, length = candidates.shape
     keys = rng.random((rows, length))
     keys[~candidates] = 2.0  # non-candidates rank last
-    threshold = np.empty(rows)
-    # Rows share few distinct budgets: one O(L) partition per budget instead of a full sort.
-    for value in np.unique(budget).tolist():
-        selected = budget == value
-        kth = min(value, length) - 1
-        threshold[selected] = np.partition(keys[selected], kth, axis=1)[:, kth]
-    return candidates & (keys <= threshold[:, None])
+    kth = np.minimum(budget, length)[:, None] - 1
+    threshold = np.take_along_axis(np.sort(keys, axis=1), kth, axis=1)
+    return candidates & (keys <= threshold)
 
 
 def _replace_tokens(masked, chosen, rng, vocab_size, mask_id, specials):

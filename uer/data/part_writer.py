@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from uer.data.storage import write_dataset
+from uer.data.storage import RawFile, write_dataset
 
 BLOCK_ROWS = 4096
 READ_ELEMENTS = 1 << 20
@@ -116,10 +116,20 @@ class PartWriter:
         self.rows = 0
 
     def close(self):
-        self.flush()
+        """Write what is pending and close the files; returns the counts."""
+        if not self.closed:
+            self.flush()
+            self.close_files()
+        return {"instances": self.instances, "masked": self.masked}
+
+    @property
+    def closed(self):
+        return all(handle.closed for handle in self.files.values())
+
+    def close_files(self):
+        """Close the files without writing pending instances (used on errors and by close)."""
         for handle in self.files.values():
             handle.close()
-        return {"instances": self.instances, "masked": self.masked}
 
 
 def _read_chunks(path, dtype, elements=READ_ELEMENTS):
@@ -141,10 +151,8 @@ def merge_parts(path, header, prefixes, seq_length, token_dtype, fields, masked)
         return sum(os.path.getsize(f"{p}.{name}.bin") for p in prefixes) // np.dtype(dtype).itemsize
 
     def concat(name, dtype):
-        def chunks():
-            for prefix in prefixes:
-                yield from _read_chunks(f"{prefix}.{name}.bin", dtype, READ_ELEMENTS)
-        return chunks
+        # The parts' raw files already hold little-endian arrays: copy them as they are.
+        return [RawFile(f"{prefix}.{name}.bin") for prefix in prefixes]
 
     instances = size("src", token_dtype) // seq_length
     sources = {"src": (token_dtype, (instances, seq_length),
@@ -155,7 +163,8 @@ def merge_parts(path, header, prefixes, seq_length, token_dtype, fields, masked)
         def offsets():
             yield np.zeros(1, dtype=np.int64)
             base = 0
-            for counts in concat("mask_count", np.dtype("<u2"))():
+            for counts in (chunk for prefix in prefixes
+                           for chunk in _read_chunks(f"{prefix}.mask_count.bin", "<u2")):
                 ends = base + np.cumsum(counts, dtype=np.int64)
                 base = int(ends[-1])
                 yield ends

@@ -74,9 +74,13 @@ def line_number_at(path, offset):
 
 
 # --- one part ------------------------------------------------------------------------------
+def static_masking(args):
+    """Masks are drawn at preprocessing (not by the loader) for this build."""
+    return str2builder[args.target].uses_masking and not args.dynamic_masking
+
+
 def _make_mask_fn(args, vocab, part):
-    builder_class = str2builder[args.target]
-    if not builder_class.uses_masking or args.dynamic_masking:
+    if not static_masking(args):
         return None
     rng = np.random.default_rng([args.seed, part, 1])
     return partial(mask_batch, rng=rng, vocab_size=len(vocab), cls_id=vocab.cls_id,
@@ -106,21 +110,26 @@ def build_part(part, start, end, prefix, progress=None):
                 if not raw:
                     break
                 text = raw.decode("utf-8").rstrip("\r\n")
+                if position == 0 and text.startswith("\ufeff"):
+                    text = text[1:]  # a UTF-8 byte order mark is not text
                 builder.feed(text)
                 position += len(raw)
                 lines += 1
                 if progress is not None and lines % PROGRESS_EVERY == 0:
                     progress(part, position - start)
             builder.finish()
+            stats = writer.close()
         except UnicodeDecodeError as err:
             raise UerError(f"{path}:{line_number_at(path, position)}: not valid UTF-8 "
                            f"({err.reason} at byte {err.start} of the line)") from None
         except CorpusLineError as err:
             raise UerError(f"{path}:{line_number_at(path, position)}: {err}") from None
-    stats = writer.close()
+        finally:
+            writer.close_files()  # on errors: nothing pending is written
     if progress is not None:
         progress(part, end - start)
-    stats.update(documents=builder.documents, tokens=builder.tokens, lines=lines)
+    stats.update(documents=builder.documents, tokens=builder.tokens, lines=lines,
+                 labels_num=getattr(builder, "labels_num", 0))
     return stats
 
 
@@ -196,11 +205,13 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
                            f"(the corpus has no usable text for target {args.target})")
         header = dataset_header(args, vocab)
         header["counts"] = counts
+        if args.target == "cls":
+            header["labels_num"] = max(r["labels_num"] for r in results)
         handle, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         os.close(handle)
         try:
             merge_parts(tmp_path, header, prefixes, args.seq_length, token_dtype(len(vocab)),
-                        builder_class.fields, _make_mask_fn(args, vocab, 0) is not None)
+                        builder_class.fields, static_masking(args))
             # mkstemp makes the file private; give it the permissions a plain open() would.
             umask = os.umask(0)
             os.umask(umask)

@@ -42,10 +42,20 @@ def fixed_slices(items, batch_size):
     return [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
 
 
-def shuffled_batches(examples, batch_size, rng):
-    """A fresh random order each call, cut into consecutive batches."""
+# Examples sorted by length inside pools of this many batches: batches of similar lengths pad
+# little, and the pools and the batch order stay random.
+POOL_BATCHES = 50
+
+
+def shuffled_batches(examples, batch_size, rng, pool_batches=POOL_BATCHES):
+    """A fresh random order each call, cut into batches of similar lengths, in random order."""
     order = rng.permutation(len(examples))
-    return fixed_slices([examples[i] for i in order], batch_size)
+    batches = []
+    pool_size = batch_size * max(1, pool_batches)
+    for start in range(0, len(order), pool_size):
+        pool = sorted(order[start:start + pool_size], key=lambda i: len(examples[i]))
+        batches.extend(fixed_slices(pool, batch_size))
+    return [[examples[i] for i in batches[j]] for j in rng.permutation(len(batches))]
 
 
 def length_sorted_batches(examples, batch_size, length=len):

@@ -22,7 +22,7 @@ class PairEncoder:
         self.seq_length = seq_length
 
     def ids(self, text):
-        return self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(text))
+        return self.tokenizer.encode(text)
 
     def encode(self, text_a, text_b=None):
         ids_a = self.ids(text_a)

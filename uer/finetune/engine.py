@@ -5,7 +5,8 @@ A task object provides:
 - ``loss(model, batch) -> scalar tensor``;
 - ``forward(model, batch) -> tensor [B, ...]`` (what prediction collects);
 - ``evaluate(engine, examples, detailed) -> float``, higher is better (it prints its metrics);
-- optionally ``train_batches(examples, batch_size, rng)`` (default: reshuffled every epoch).
+- optionally ``train_batches(examples, batch_size, rng)`` (default: reshuffled every epoch,
+  batches of similar lengths; see ``batching.shuffled_batches``).
 """
 import sys
 
@@ -13,8 +14,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from uer.finetune.batching import length_sorted_batches, shuffled_batches
 from uer.checkpoint import load_model, save_model, unwrap
+from uer.finetune.batching import length_sorted_batches, shuffled_batches
 from uer.finetune.runtime import Runtime
 from uer.optim import build_optimizer, build_scheduler
 

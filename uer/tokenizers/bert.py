@@ -28,6 +28,7 @@ class BertTokenizer(Tokenizer):
             self.basic = BasicTokenizer(do_lower_case=do_lower_case, never_split=never_split)
             self.wordpiece = WordpieceTokenizer(self.vocab, self.unk_token)
             self._never_split = frozenset(never_split)
+            self._ids_cache = {}
 
     def tokenize(self, text):
         if self.sp_model is not None:
@@ -43,3 +44,18 @@ class BertTokenizer(Tokenizer):
             pieces = cache_get(word)
             tokens += pieces if pieces is not None else split(word)
         return tokens
+
+    def encode(self, text):
+        """Token ids of ``text``: tokenize + convert with a per-word cache of ids."""
+        if self.sp_model is not None or ("[" in text and any(t in text for t in self._never_split)):
+            return self.convert_tokens_to_ids(self.tokenize(text))
+        ids_get, cache = self._ids_cache.get, self._ids_cache
+        ids = []
+        for word in self.basic.tokenize(text):
+            word_ids = ids_get(word)
+            if word_ids is None:
+                word_ids = tuple(self.convert_tokens_to_ids(self.wordpiece.tokenize_word(word)))
+                if len(cache) < self.wordpiece.cache_size:
+                    cache[word] = word_ids
+            ids += word_ids
+        return ids

@@ -9,6 +9,7 @@ from uer.data.builders._base import CorpusLineError, InstanceBuilder
 class ClsBuilder(InstanceBuilder):
     min_seq_length = 3
     fields = {"a_end": "<u2", "b_end": "<u2", "label": "<i4"}
+    labels_num = 0  # largest label + 1, recorded in the dataset header
 
     def feed(self, text):
         if not text.strip():
@@ -26,6 +27,7 @@ class ClsBuilder(InstanceBuilder):
         if not 0 <= label < 2 ** 31:
             raise CorpusLineError(f"label {label} must be a non-negative 32-bit integer")
         self.documents += 1
+        self.labels_num = max(self.labels_num, label + 1)
         a = self.encode_line(columns[1])
         tokens = self.ids((self.cls_id,))
         if len(columns) == 2:
