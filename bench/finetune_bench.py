@@ -75,33 +75,39 @@ def padded(batch, seq_length):
     return F.pad(src, (0, extra)), F.pad(seg, (0, extra))
 
 
-def time_training(model, forward, batches):
-    model.train()
-    optimizer = build_optimizer(model, 2e-5)
-    for src, seg, label in batches[:2]:  # warm-up steps, not timed
-        F.cross_entropy(forward(src, seg), label).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    start = time.perf_counter()
+def time_training(contenders, batches):
+    """Examples/s of each (model, forward), stepping them in lockstep on the same batches so a
+    change in machine load hits all alike. The first two steps are warm-up, not timed."""
+    optimizers = [build_optimizer(model, 2e-5) for model, _ in contenders]
+    seconds = [0.0] * len(contenders)
     count = 0
-    for src, seg, label in batches[2:]:
-        F.cross_entropy(forward(src, seg), label).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        count += src.size(0)
-    return count / (time.perf_counter() - start)
+    for step, (src, seg, label) in enumerate(batches):
+        for index, ((model, forward), optimizer) in enumerate(zip(contenders, optimizers)):
+            model.train()
+            start = time.perf_counter()
+            F.cross_entropy(forward(src, seg), label).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if step >= 2:
+                seconds[index] += time.perf_counter() - start
+        count += src.size(0) if step >= 2 else 0
+    return [count / s for s in seconds]
 
 
-def time_inference(model, forward, batches):
-    model.eval()
+def time_inference(contenders, batches):
+    seconds = [0.0] * len(contenders)
+    count = 0
     with torch.inference_mode():
-        forward(*batches[0])
-        start = time.perf_counter()
-        count = 0
+        for model, forward in contenders:
+            model.eval()
+            forward(*batches[0])  # warm-up
         for src, seg in batches:
-            forward(src, seg)
+            for index, (_, forward) in enumerate(contenders):
+                start = time.perf_counter()
+                forward(src, seg)
+                seconds[index] += time.perf_counter() - start
             count += src.size(0)
-    return count / (time.perf_counter() - start)
+    return [count / s for s in seconds]
 
 
 def main():
@@ -140,26 +146,26 @@ def main():
 
     ours = Classifier(margs, 2)
     init_weights(ours)
-    dynamic = [("ours, pad to longest in batch", ours, ours_forward(ours))]
-    fixed = [("ours, pad to seq_length", ours, ours_forward(ours))]
+    names = ["ours"]
+    contenders = [(ours, ours_forward(ours))]
     if not args.skip_hf:
         hf = hf_model(config, len(vocab), 2)
-        dynamic.append(("HF BertForSeqCls, pad to longest", hf, hf_forward(hf)))
-        fixed.append(("HF BertForSeqCls, pad to seq_length", hf, hf_forward(hf)))
-    # Ours and HF alternate, so a change in machine load hits both alike.
-    rows = ([row + (train_batches, infer_dynamic) for row in dynamic]
-            + [row + (train_fixed, infer_fixed) for row in fixed])
+        names.append("HF BertForSequenceClassification")
+        contenders.append((hf, hf_forward(hf)))
+
     print(f"book_review: {len(examples)} examples tokenized in {tokenize_s:.1f} s, mean length "
           f"{mean_len:.1f} tokens; seq_length {args.seq_length}, train batch {args.batch_size} "
           f"({args.train_batches} timed steps), inference batch {args.infer_batch_size} "
           f"({len(infer_set)} examples); torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads, load average {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"{'model':40s} {'train ex/s':>11s} {'infer ex/s':>11s}")
-    for name, model, forward, train, infer in rows:
-        train_rate = time_training(model, forward, train)
-        infer_rate = time_inference(model, forward, infer)
-        print(f"{name:40s} {train_rate:11.1f} {infer_rate:11.1f}", flush=True)
-    print(f"{'UER-py 2020 (issue figures)':40s} {26.0:11.1f} {60.0:11.1f}")
+    print(f"{'model':48s} {'train ex/s':>11s} {'infer ex/s':>11s}")
+    for padding, train, infer in (("pad to longest in batch", train_batches, infer_dynamic),
+                                  ("pad to seq_length", train_fixed, infer_fixed)):
+        train_rates = time_training(contenders, train)
+        infer_rates = time_inference(contenders, infer)
+        for name, train_rate, infer_rate in zip(names, train_rates, infer_rates):
+            print(f"{name + ', ' + padding:48s} {train_rate:11.1f} {infer_rate:11.1f}", flush=True)
+    print(f"{'UER-py 2020 (figures from the issue)':48s} {26.0:11.1f} {60.0:11.1f}")
 
 
 if __name__ == "__main__":

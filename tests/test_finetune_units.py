@@ -56,6 +56,9 @@ class CharTok:
     def convert_tokens_to_ids(self, tokens):
         return [self.vocab.get(t, self.vocab.unk_id) for t in tokens]
 
+    def encode(self, text):
+        return self.convert_tokens_to_ids(self.tokenize(text))
+
 
 @pytest.fixture
 def small_vocab():

@@ -47,5 +47,15 @@ def build_precision(args, device):
         dtype = torch.bfloat16
     else:
         raise UerError(f"--amp_dtype {choice}: expected auto, float16 or bfloat16")
+    if device_type == "cpu" and dtype == torch.bfloat16 and not cpu_has_native_bf16():
+        print("Notice: this CPU has no native bf16 instructions (AVX512-BF16/AMX); --fp16 "
+              "(bf16 autocast) will be slower than fp32 here.", flush=True)
     scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
     return Precision(True, device_type, dtype, scaler)
+
+
+def cpu_has_native_bf16():
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

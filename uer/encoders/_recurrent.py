@@ -25,9 +25,10 @@ def build_rnn(cell, input_size, hidden_size, layers_num, dropout, bidirectional=
 def run_rnn(rnn, inputs):
     """Run ``rnn`` from a zero state (UER-py's init_hidden).
 
-    CPU autocast would run the LSTM/GRU kernel in bfloat16, which oneDNN refuses on CPUs without
-    bf16 support ("could not create a primitive descriptor"); there the recurrence runs in the
-    weights' precision with autocast switched off. On GPUs autocast is left to cuDNN."""
+    Under CPU autocast torch 2.x hands oneDNN a mixed-precision LSTM call that it refuses ("could
+    not create a primitive descriptor"; seen on an AVX2 CPU), so there the recurrence runs in the
+    weights' precision with autocast switched off (all-bf16 weights, as with O3, work as is).
+    On GPUs autocast is left to cuDNN."""
     if inputs.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         with torch.autocast("cpu", enabled=False):
             output, _ = rnn(inputs.to(rnn.weight_ih_l0.dtype))

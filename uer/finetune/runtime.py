@@ -5,7 +5,6 @@ bfloat16 on CPU. --fp16_opt_level O0 keeps float32."""
 import torch
 
 from uer.amp import build_precision
-from uer.checkpoint import unwrap
 
 
 class Runtime:
@@ -45,5 +44,3 @@ class Runtime:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
 
-
-__all__ = ["Runtime", "unwrap"]

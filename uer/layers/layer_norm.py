@@ -23,6 +23,9 @@ class LayerNorm(nn.Module):
             return x * self.gamma + self.beta
         dtype = x.dtype
         x = x.float()  # statistics in fp32 even under fp16/bf16 autocast
-        mean = x.mean(-1, keepdim=True)
-        std = x.std(-1, keepdim=True)  # unbiased, as in UER-py
-        return (self.gamma * (x - mean) / (std + self.eps) + self.beta).to(dtype)
+        centered = x - x.mean(-1, keepdim=True)
+        # Unbiased std, as in UER-py, through a vector norm: the same value as x.std(), but
+        # torch's std kernel is about 10x slower on CPU and made LayerNorm a tenth of a forward.
+        unbias = max(x.size(-1) - 1, 1) ** -0.5
+        std = torch.linalg.vector_norm(centered, dim=-1, keepdim=True) * unbias
+        return torch.addcmul(self.beta, centered / (std + self.eps), self.gamma).to(dtype)
