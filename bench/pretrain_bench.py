@@ -37,7 +37,7 @@ CONFIGS = {
     "bert_tiny-bert": ("bert", [], ["--config_path", "models/bert_tiny_config.json",
                                     "--target", "bert"]),
     "bert_tiny-bert-bf16": ("bert", [], ["--config_path", "models/bert_tiny_config.json",
-                                         "--target", "bert", "--fp16"]),
+                                         "--target", "bert", "--fp16", "--amp_dtype", "bfloat16"]),
     "bert_tiny-gpt-lm": ("lm", [], ["--config_path", "models/bert_tiny_config.json",
                                     "--encoder", "gpt", "--target", "lm"]),
     # RNN/CNN zoo (issue 5): UER-py 2020 reached about 550 tokens/s for the LSTM LM.

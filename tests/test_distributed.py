@@ -144,7 +144,12 @@ def test_two_nodes_as_two_invocations(tmp_path, zh_vocab_path):
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     nodes = [node(0), node(1)]
-    results = [process.communicate(timeout=120) for process in nodes]
+    try:
+        results = [process.communicate(timeout=120) for process in nodes]
+    finally:
+        for process in nodes:  # never leave a stuck rank behind
+            if process.poll() is None:
+                process.kill()
     for process, (out, err) in zip(nodes, results):
         assert process.returncode == 0, err
     assert "|        3/       3 steps|" in results[0][0]

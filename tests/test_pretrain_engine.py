@@ -8,6 +8,7 @@ import torch
 
 from pretrain_helpers import (accumulating_loader_factory, api_args, assert_same_state,
                               crashing_loader_factory, fixed_loader_factory, state_of)
+from uer.amp import cpu_has_native_bf16
 from uer.errors import UerError
 from uer.model import build_model
 from uer.checkpoint import init_weights
@@ -113,15 +114,26 @@ def test_accumulation_matches_one_big_batch(tmp_path):
     assert_same_state(end, state_of(tmp_path / "acc" / "model.bin"))
 
 
-def test_fp16_on_cpu_uses_bf16_autocast(tmp_path, capsys):
+def test_fp16_on_cpu_runs_bf16_autocast(tmp_path, capsys):
     args = api_args(tmp_path, ["--target", "bert", "--total_steps", 4, "--report_steps", 2,
-                               "--batch_size", 4, "--fp16"])
+                               "--batch_size", 4, "--fp16", "--amp_dtype", "bfloat16"])
     train(args, model=_fresh_model(args), loader_factory=fixed_loader_factory)
     out = capsys.readouterr().out
     assert "precision: bf16 autocast" in out
     assert len(BERT_LINE.findall(out)) == 2
     # weights stay fp32 (master weights), as apex's O1/O2 with master weights
     assert state_of(tmp_path / "model.bin")["target.mlm_linear_2.weight"].dtype == torch.float32
+
+
+def test_fp16_on_cpu_without_native_bf16_falls_back_to_fp32(tmp_path, capsys):
+    args = api_args(tmp_path, ["--target", "bert", "--total_steps", 1, "--batch_size", 2,
+                               "--fp16"])
+    train(args, model=_fresh_model(args), loader_factory=fixed_loader_factory)
+    out = capsys.readouterr().out
+    if cpu_has_native_bf16():
+        assert "precision: bf16 autocast" in out
+    else:
+        assert "no native bf16 instructions" in out and "precision: fp32" in out
 
 
 def test_fp16_opt_level_o0_means_fp32(tmp_path, capsys):

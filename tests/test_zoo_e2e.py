@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from conftest import REPO, shared_path
+from conftest import shared_path
 from uer.checkpoint import init_weights
 from uer.model import build_model, model_args
 from uer.optim import build_optimizer
