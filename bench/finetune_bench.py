@@ -158,14 +158,15 @@ def main():
           f"({args.train_batches} timed steps), inference batch {args.infer_batch_size} "
           f"({len(infer_set)} examples); torch {torch.__version__}, {torch.get_num_threads()} "
           f"threads, load average {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"{'model':48s} {'train ex/s':>11s} {'infer ex/s':>11s}")
-    for padding, train, infer in (("pad to longest in batch", train_batches, infer_dynamic),
-                                  ("pad to seq_length", train_fixed, infer_fixed)):
+    print(f"{'model (padding)':52s} {'train ex/s':>11s} {'infer ex/s':>11s}")
+    for padding, train, infer in (("longest in batch", train_batches, infer_dynamic),
+                                  ("seq_length", train_fixed, infer_fixed)):
         train_rates = time_training(contenders, train)
         infer_rates = time_inference(contenders, infer)
         for name, train_rate, infer_rate in zip(names, train_rates, infer_rates):
-            print(f"{name + ', ' + padding:48s} {train_rate:11.1f} {infer_rate:11.1f}", flush=True)
-    print(f"{'UER-py 2020 (figures from the issue)':48s} {26.0:11.1f} {60.0:11.1f}")
+            print(f"{name + ' (' + padding + ')':52s} {train_rate:11.1f} {infer_rate:11.1f}",
+                  flush=True)
+    print(f"{'UER-py 2020 (issue figures; seq_length, 2 threads)':52s} {26.0:11.1f} {60.0:11.1f}")
 
 
 if __name__ == "__main__":

@@ -66,8 +66,9 @@ def test_same_seed_same_weights(tmp_path):
 
 
 def test_fp16_trains_with_bf16_autocast_on_cpu(tmp_path):
-    engine = Engine(engine_args(tmp_path, fp16=True, epochs_num=1), ClassificationTask(2),
-                    new_model())
+    # amp_dtype forces bf16 even on CPUs without native bf16 (where --fp16 alone stays fp32).
+    engine = Engine(engine_args(tmp_path, fp16=True, amp_dtype="bfloat16", epochs_num=1),
+                    ClassificationTask(2), new_model())
     assert engine.runtime.precision.dtype == torch.bfloat16
     engine.fit(examples(), examples(4))
     logits = engine.predict_stacked(examples(6))

@@ -133,3 +133,25 @@ def test_transformer_layer_parameter_names():
 def test_heads_must_divide_hidden_size():
     with pytest.raises(UerError, match="heads_num"):
         MultiHeadedAttention(10, 4, dropout=0.0)
+
+
+def test_training_path_equals_fused_kernel_path():
+    # In training with dropout the scores are computed directly (faster than SDPA's CPU math
+    # fallback); with a vanishing dropout it must give the fused kernel's result, with padding,
+    # causal masking, and separate query/key/value inputs, gradients included.
+    torch.manual_seed(5)
+    attn = MultiHeadedAttention(16, 4, dropout=1e-12)
+    x = torch.randn(2, 6, 16, requires_grad=True)
+    other = torch.randn(2, 6, 16)
+    mask = padding_mask(torch.tensor([[1, 1, 1, 2, 0, 0], [1, 1, 1, 1, 1, 1]]))
+    for inputs, kwargs in (((x, x, x), {"mask": mask}), ((x, x, x), {"is_causal": True}),
+                           ((x, other, other), {"mask": mask})):
+        grads = []
+        for mode in ("train", "eval"):
+            getattr(attn, mode)()
+            x.grad = None
+            out = attn(*inputs, **kwargs)
+            out.sum().backward()
+            grads.append((out.detach(), x.grad.clone()))
+        assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
+        assert torch.allclose(grads[0][1], grads[1][1], atol=1e-5)

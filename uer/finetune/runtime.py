@@ -1,7 +1,7 @@
 """Device and mixed precision for fine-tuning and inference.
 
 --fp16 runs the forward pass under torch.autocast (uer.amp): float16 with a GradScaler on CUDA,
-bfloat16 on CPU. --fp16_opt_level O0 keeps float32."""
+bfloat16 on CPUs with native bf16 (fp32 elsewhere, with a notice). --fp16_opt_level O0 keeps fp32."""
 import torch
 
 from uer.amp import build_precision

@@ -1,4 +1,13 @@
-"""Multi-head attention with UER-py's parameter names, computed by torch's fused SDPA kernel."""
+"""Multi-head attention with UER-py's parameter names.
+
+Two paths with the same result: without dropout on the attention probabilities (eval mode, or
+dropout 0) torch's fused ``scaled_dot_product_attention`` kernel runs; in training with dropout
+that kernel falls back on CPU to a generic "math" path, so the scores are computed directly
+(UER-py's formula), which measured faster than the fallback. Self-attention (query, key and value
+the same tensor) projects Q/K/V with one matmul on the concatenated weights; the parameters keep
+their three names ``linear_layers.0/1/2`` so checkpoints are unchanged."""
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,6 +24,12 @@ def padding_mask(seg, dtype=torch.float32):
     padding keys. Query rows are not masked, as in UER-py."""
     keep = (seg > 0).to(dtype)
     return ((1.0 - keep) * MASK_VALUE)[:, None, None, :]
+
+
+def causal_mask(length, dtype, device):
+    """Additive [L, L] mask hiding future keys (-inf), what SDPA's ``is_causal`` applies."""
+    future = torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
+    return torch.zeros(length, length, dtype=dtype, device=device).masked_fill(future, float("-inf"))
 
 
 class MultiHeadedAttention(nn.Module):
@@ -42,14 +57,35 @@ class MultiHeadedAttention(nn.Module):
         batch_size, seq_length, _ = x.shape
         return x.view(batch_size, seq_length, self.heads_num, self.per_head_size).transpose(1, 2)
 
+    def _project(self, query, key, value):
+        """Q, K, V as [B, heads, L, per_head]."""
+        if query is key and key is value:
+            # One [H, 3H] matmul instead of three (the cat of the weights costs far less).
+            weight = torch.cat([linear.weight for linear in self.linear_layers])
+            bias = torch.cat([linear.bias for linear in self.linear_layers])
+            batch_size, seq_length, _ = query.shape
+            qkv = F.linear(query, weight, bias).view(batch_size, seq_length, 3, self.heads_num,
+                                                     self.per_head_size)
+            return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        return tuple(self._split_heads(linear(x))
+                     for linear, x in zip(self.linear_layers, (query, key, value)))
+
     def forward(self, query, key, value, mask=None, is_causal=False):
         batch_size, seq_length, _ = query.shape
-        q, k, v = (self._split_heads(linear(x))
-                   for linear, x in zip(self.linear_layers, (query, key, value)))
+        q, k, v = self._project(query, key, value)
         if mask is not None:
             mask = mask.to(q.dtype)
-        context = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=is_causal and mask is None,
-            dropout_p=self.dropout if self.training else 0.0)
+        dropout = self.dropout if self.training else 0.0
+        if dropout > 0.0:
+            if mask is None and is_causal:
+                mask = causal_mask(seq_length, q.dtype, q.device)
+            scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.per_head_size))
+            if mask is not None:
+                scores = scores + mask
+            probs = F.dropout(torch.softmax(scores, dim=-1), dropout, training=True)
+            context = torch.matmul(probs, v)
+        else:
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                                     is_causal=is_causal and mask is None)
         context = context.transpose(1, 2).reshape(batch_size, seq_length, self.hidden_size)
         return self.final_linear(context)
