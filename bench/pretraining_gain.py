@@ -49,11 +49,13 @@ def main():
     run(["preprocess.py", "--corpus_path", os.path.join(SHARED, "corpora", "CLUECorpusSmall_bert_sampled.txt"),
          "--vocab_path", vocab, "--dataset_path", dataset, "--target", "bert",
          "--seq_length", str(args.seq_length), "--dup_factor", "2", "--processes_num", "2"])
-    run(["pretrain.py", "--dataset_path", dataset, "--vocab_path", vocab,
+    output = run(["pretrain.py", "--dataset_path", dataset, "--vocab_path", vocab,
          "--config_path", "models/bert_tiny_config.json", "--output_model_path", model,
          "--total_steps", str(args.total_steps), "--save_checkpoint_steps", str(args.total_steps),
          "--report_steps", "50", "--batch_size", str(args.batch_size),
          "--learning_rate", str(args.learning_rate), "--target", "bert"])
+    reports = [line for line in output.splitlines() if line.startswith("|")]
+    print("  last report: " + (reports[-1] if reports else "none"), flush=True)
     results = {}
     for name, init in (("pre-trained", ["--pretrained_model_path", model]), ("random init", [])):
         output = run(["run_classifier.py", *init, "--vocab_path", vocab,

@@ -136,14 +136,14 @@ def VOCAB():
     return shared_path("vocab", "google_zh_vocab.txt")
 
 
-def _pretrain(workdir, encoder, target, steps=20):
+def _pretrain(workdir, encoder, target, steps=20, extra=(), name=None):
     """Run pretrain.py in-process; returns (checkpoint path, reported losses, report text)."""
     import contextlib
     import io
 
     import pretrain
 
-    output = workdir / f"{encoder}_{target}.bin"
+    output = workdir / (name or f"{encoder}_{target}.bin")
     report = io.StringIO()
     with contextlib.redirect_stdout(report):
         pretrain.main(["--dataset_path", str(workdir / f"{target}.pt"), "--vocab_path", VOCAB(),
@@ -152,7 +152,7 @@ def _pretrain(workdir, encoder, target, steps=20):
                        "--embedding", "word", "--encoder", encoder, "--target", target,
                        "--total_steps", str(steps), "--report_steps", "5",
                        "--save_checkpoint_steps", str(steps), "--batch_size", "8",
-                       "--learning_rate", "5e-3", "--warmup", "0.1"])
+                       "--learning_rate", "5e-3", "--warmup", "0.1", *extra])
     report = report.getvalue()
     losses = [float(x) for x in re.findall(r"\| loss +([0-9.]+)", report)]
     return output, losses, report
@@ -175,6 +175,30 @@ def test_cli_pretraining_lowers_loss(pretrained, encoder):
     prefix = "encoder.rnn_forward." if encoder == "bilstm" else "encoder.rnn."
     assert any(key.startswith(prefix) for key in state)
     assert (output.parent / f"{output.name}-20").exists()
+
+
+@pytest.mark.parametrize("encoder, target", [("lstm", "lm"), ("bilstm", "bilm")])
+def test_cli_rnn_under_bf16_autocast(workdir, encoder, target):
+    # --amp_dtype bfloat16 forces autocast even on CPUs without native bf16.
+    output, losses, report = _pretrain(workdir, encoder, target, steps=10, name=f"{encoder}_bf16.bin",
+                                       extra=("--fp16", "--amp_dtype", "bfloat16"))
+    assert "bf16" in report.lower() or "bfloat16" in report.lower(), report
+    assert len(losses) == 2 and all(loss == loss and loss < 20 for loss in losses), report
+    assert output.exists()
+
+
+def test_cli_rnn_two_processes_gloo(workdir):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    output, losses, report = _pretrain(
+        workdir, "lstm", "lm", steps=10, name="lstm_ddp.bin",
+        extra=("--world_size", "2", "--gpu_ranks", "0", "1", "--backend", "gloo",
+               "--master_ip", f"tcp://127.0.0.1:{port}"))
+    state = torch.load(output, map_location="cpu", weights_only=True)
+    assert "encoder.rnn.weight_ih_l0" in state and not any(k.startswith("module.") for k in state)
 
 
 def test_cli_refuses_causal_lm_on_bilstm(workdir, capsys):
