@@ -22,7 +22,6 @@ from uer.amp import build_precision
 from uer.checkpoint import init_weights, load_model, save_model, unwrap
 from uer.distributed import destroy_process_group, init_process_group, plan_layout
 from uer.errors import UerError
-from uer.memory import limit_heap_fragmentation
 from uer.optim import build_optimizer, build_scheduler
 from uer.report import Reporter, total_loss
 from uer.resume import (gather_rank_states, load_state, restore_rank_state, save_state,
@@ -122,8 +121,6 @@ def run_worker(local_index, layout, model, args, loader_factory):
     device = layout.device(local_index)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    else:
-        limit_heap_fragmentation()  # CPU activations: keep peak RSS from creeping up
     model.to(device)
 
     if layout.distributed:
