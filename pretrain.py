@@ -36,6 +36,10 @@ def build_parser():
     steps.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
     steps.add_argument("--instances_buffer_size", type=int, default=25600,
                        help="Loader shuffle window, in instances.")
+    steps.add_argument("--group_by_length", action="store_true",
+                       help="Batch instances of similar length together (within each shuffle "
+                            "window, batch order shuffled), so less padding is computed. Off by "
+                            "default: UER-py's batches are random.")
     steps.add_argument("--dropout", type=float, default=0.1, help="Dropout (the config's value is used "
                        "unless this option is typed).")
     steps.add_argument("--seed", type=int, default=7, help="Random seed.")

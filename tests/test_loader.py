@@ -209,3 +209,23 @@ def test_too_many_ranks_and_build_from_args(datasets, zh_vocab):
     args.target = "bert"
     with pytest.raises(UerError, match="not bert"):
         build_pretrain_loader(args)
+
+
+def test_group_by_length_batches_similar_lengths_and_still_covers_each_instance_once(datasets):
+    plain = PretrainLoader(datasets["lm"], batch_size=8, seed=3)
+    grouped = PretrainLoader(datasets["lm"], batch_size=8, seed=3, group_by_length=True)
+    lengths = np.asarray(grouped.dataset.arrays["n_real"], dtype=np.int64)
+
+    def epoch(loader):
+        return list(loader._epoch_batches(0))
+
+    def spread(batches):  # mean (longest - shortest) real length within a batch
+        return np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+
+    grouped_batches = epoch(grouped)
+    assert sorted(np.concatenate(grouped_batches).tolist()) == list(range(len(lengths)))
+    assert spread(grouped_batches) < spread(epoch(plain)) / 3
+    # The batch order is shuffled (not shortest first) and reproducible.
+    maxima = [lengths[b].max() for b in grouped_batches]
+    assert maxima != sorted(maxima)
+    assert all(np.array_equal(a, b) for a, b in zip(grouped_batches, epoch(grouped)))

@@ -6,7 +6,8 @@ import re
 import pytest
 import torch
 
-from pretrain_helpers import (accumulating_loader_factory, api_args, assert_same_state,
+from pretrain_helpers import (SlicedLoader, accumulating_loader_factory, api_args, assert_same_state,
+                              fixed_batches,
                               crashing_loader_factory, fixed_loader_factory, state_of)
 from uer.amp import cpu_has_native_bf16
 from uer.errors import UerError
@@ -206,3 +207,37 @@ def test_resume_refuses_a_different_run(tmp_path):
     missing = api_args(tmp_path / "none", ["--resume"])
     with pytest.raises(UerError, match="--resume: .*model.bin.state not found"):
         train(missing, loader_factory=fixed_loader_factory)
+
+
+def _padded_loader_factory(args, rank, world_size):
+    """Fixed bert batches whose rows end in padding (longest real row: 9 of 12)."""
+    batches = []
+    for src, tgt, is_next, seg in fixed_batches(4, args.batch_size):
+        seg = seg.clone()
+        for row in range(src.size(0)):
+            seg[row, 9 - row % 3:] = 0
+        src = src.masked_fill(seg == 0, 0)
+        batches.append((src, tgt.masked_fill(seg == 0, 0), is_next, seg))
+    return SlicedLoader(batches, rank, world_size)
+
+
+@pytest.mark.parametrize("encoder", ["bert", "gpt"])
+def test_trimmed_padding_trains_exactly_like_full_width(tmp_path, capsys, encoder):
+    base = ["--target", "bert", "--encoder", encoder, "--total_steps", 4, "--report_steps", 4,
+            "--save_checkpoint_steps", 100, "--batch_size", 4, "--learning_rate", 1e-3]
+    trimmed = api_args(tmp_path / "trim", base, dropout=0.0)
+    full = api_args(tmp_path / "full", base, dropout=0.0)
+    full_model = _fresh_model(full)
+    full_model.encoder.padding_invariant = False  # forces the full 12 columns
+    widths = {"trim": [], "full": []}
+    trimmed_model = _fresh_model(trimmed)
+    for name, model in (("trim", trimmed_model), ("full", full_model)):
+        model.embedding.register_forward_pre_hook(
+            lambda module, inputs, name=name: widths[name].append(inputs[0].size(1)))
+    train(trimmed, model=trimmed_model, loader_factory=_padded_loader_factory)
+    trimmed_out = capsys.readouterr().out
+    train(full, model=full_model, loader_factory=_padded_loader_factory)
+    assert widths == {"trim": [9] * 4, "full": [12] * 4}
+    assert_same_state(state_of(tmp_path / "trim" / "model.bin"),
+                      state_of(tmp_path / "full" / "model.bin"))
+    assert "tokens/s" in trimmed_out and BERT_LINE.search(trimmed_out)

@@ -23,6 +23,7 @@ from uer.checkpoint import init_weights, load_model, save_model, unwrap
 from uer.distributed import destroy_process_group, init_process_group, plan_layout
 from uer.errors import UerError
 from uer.optim import build_optimizer, build_scheduler
+from uer.padding_trim import can_trim, trim_padding
 from uer.report import Reporter, total_loss
 from uer.resume import (gather_rank_states, load_state, restore_rank_state, save_state,
                         state_path)
@@ -176,11 +177,16 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
         if is_main:
             print(f"Resuming after step {state['step']}", flush=True)
 
+    trim = can_trim(module, args.target)
     model.train()
     optimizer.zero_grad(set_to_none=True)
     batches = iter(loader)
     for step in range(first_step, total_steps + 1):
         src, tgt, seg = to_device(split_batch(args.target, next(batches)), device)
+        # Counted before trimming: tokens/s is instances x seq_length per second, as UER-py's.
+        batch_tokens, batch_instances = src.numel(), src.size(0)
+        if trim:
+            src, tgt, seg = trim_padding(src, tgt, seg)
         update_now = step % accumulation == 0 or step == total_steps
         # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
         sync = contextlib.nullcontext() if update_now or not distributed else model.no_sync()
@@ -189,7 +195,7 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
                 outputs = model(src, tgt, seg)
             loss = total_loss(args.target, outputs) / accumulation
             (scaler.scale(loss) if scaler is not None else loss).backward()
-        reporter.add(outputs, src.numel(), src.size(0))
+        reporter.add(outputs, batch_tokens, batch_instances)
 
         if update_now:
             if scaler is not None:

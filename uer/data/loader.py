@@ -35,7 +35,10 @@ API (used by uer/trainer.py and pretrain.py)
     - Order: each epoch walks the rank's share in windows of ``instances_buffer_size``
       instances (window order shuffled per epoch) and shuffles each window; batches are
       consecutive slices of a window (the last one of a window may be smaller than
-      ``batch_size``, as in UER-py). The shuffles come from numpy Generators seeded with
+      ``batch_size``, as in UER-py). With ``group_by_length`` a window is instead ordered by
+      real length (ties in shuffled order), cut into batches, and the batches are shuffled:
+      each batch then holds instances of similar length, so trimmed padding (see
+      uer/padding_trim.py) saves most of the work on corpora of short lines. The shuffles come from numpy Generators seeded with
       ``(seed, rank, epoch)``, so a run is reproducible and every epoch differs.
     - Dynamic masking: if the dataset was built with ``--dynamic_masking`` (bert, albert, mlm),
       every batch is masked afresh with ``uer.data.masking.mask_batch`` using ``vocab``
@@ -82,7 +85,8 @@ def build_pretrain_loader(args, rank=0, world_size=1):
                           seed=getattr(args, "seed", 7), vocab=getattr(args, "vocab", None),
                           span_masking=getattr(args, "span_masking", False),
                           span_geo_prob=getattr(args, "span_geo_prob", 0.2),
-                          span_max_length=getattr(args, "span_max_length", 10))
+                          span_max_length=getattr(args, "span_max_length", 10),
+                          group_by_length=getattr(args, "group_by_length", False))
 
 
 class PretrainLoader:
@@ -90,7 +94,7 @@ class PretrainLoader:
 
     def __init__(self, dataset_path, batch_size, rank=0, world_size=1,
                  instances_buffer_size=25600, seed=7, vocab=None, span_masking=False,
-                 span_geo_prob=0.2, span_max_length=10):
+                 span_geo_prob=0.2, span_max_length=10, group_by_length=False):
         if batch_size < 1:
             raise UerError(f"--batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -105,6 +109,7 @@ class PretrainLoader:
         self.buffer_size = max(1, instances_buffer_size)
         self.seed = seed
         self.rank = rank
+        self.group_by_length = bool(group_by_length)
         total = self.dataset.num_instances
         self.begin = rank * total // world_size
         self.end = (rank + 1) * total // world_size
@@ -139,9 +144,21 @@ class PretrainLoader:
         for start in starts[rng.permutation(len(starts))]:
             stop = min(start + self.buffer_size, self.end)
             window = start + rng.permutation(stop - start)
-            for i in range(0, len(window), self.batch_size):
+            batches = [window[i:i + self.batch_size] for i in range(0, len(window), self.batch_size)]
+            if self.group_by_length:
+                by_length = window[np.argsort(self._lengths(window), kind="stable")]
+                batches = [by_length[i:i + self.batch_size]
+                           for i in range(0, len(by_length), self.batch_size)]
+                batches = [batches[i] for i in rng.permutation(len(batches))]
+            for batch in batches:
                 # Sorted indices read the memory map front to back; the batch is a set anyway.
-                yield np.sort(window[i:i + self.batch_size])
+                yield np.sort(batch)
+
+    def _lengths(self, indices):
+        """Real (non-padding) length of each instance."""
+        arrays = self.dataset.arrays
+        ends = arrays["n_real"] if "n_real" in arrays else arrays["b_end"]
+        return np.asarray(ends[indices], dtype=np.int64)
 
     def __iter__(self):
         while True:

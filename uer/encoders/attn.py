@@ -10,6 +10,8 @@ from uer.layers.multi_headed_attn import MultiHeadedAttention, padding_mask
 
 @str2encoder.register("attn")
 class AttnEncoder(nn.Module):
+    padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+
     def __init__(self, args):
         super().__init__()
         heads_num = getattr(args, "heads_num", None)

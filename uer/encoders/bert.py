@@ -15,6 +15,7 @@ class BertEncoder(nn.Module):
     --factorized_embedding_parameterization adds ``linear`` (emb_size -> hidden_size) before the
     first layer; --parameter_sharing keeps one layer ``transformer`` applied layers_num times.
     """
+    padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
 
     name = "bert"
     causal = False  # the gpt subclass sets this

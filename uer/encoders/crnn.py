@@ -15,6 +15,8 @@ DEFAULT_KERNEL_SIZE = 3
 
 @str2encoder.register("crnn")
 class CrnnEncoder(nn.Module):
+    padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+
     def __init__(self, args):
         super().__init__()
         kernel_size = getattr(args, "kernel_size", DEFAULT_KERNEL_SIZE)

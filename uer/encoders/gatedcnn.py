@@ -23,6 +23,8 @@ def _extra_bias(hidden_size):
 
 @str2encoder.register("gatedcnn")
 class GatedcnnEncoder(nn.Module):
+    padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+
     def __init__(self, args):
         super().__init__()
         kernel_size = getattr(args, "kernel_size", DEFAULT_KERNEL_SIZE)

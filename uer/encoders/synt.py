@@ -20,6 +20,9 @@ DEFAULT_HIDDEN_ACT = "gelu"
 
 @str2encoder.register("synt")
 class SyntEncoder(nn.Module):
+    # Shorter inputs use the first L columns of the fixed-width weights, padding keys masked.
+    padding_invariant = True
+
     def __init__(self, args):
         super().__init__()
         for key in ("seq_length", "feedforward_size"):
