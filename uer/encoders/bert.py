@@ -46,9 +46,17 @@ class BertEncoder(nn.Module):
     def layer(self, index):
         return self.transformer if self.parameter_sharing else self.transformer[index]
 
-    def forward(self, emb, seg):
+    @property
+    def first_only_capable(self):
+        return not self.causal
+
+    def forward(self, emb, seg, first_only=False):
+        """[B, L, H]; with ``first_only`` (bidirectional only) [B, 1, H]: the last layer then
+        computes the first position alone, which is all that "first" pooling reads."""
         hidden = self.linear(emb) if self.factorized else emb
         mask = None if self.causal else padding_mask(seg, hidden.dtype)
+        last = self.layers_num - 1
         for index in range(self.layers_num):
-            hidden = self.layer(index)(hidden, mask, is_causal=self.causal)
+            queries = 1 if first_only and index == last and not self.causal else None
+            hidden = self.layer(index)(hidden, mask, is_causal=self.causal, query_rows=queries)
         return hidden

@@ -4,7 +4,7 @@ Parameter names are UER-py's (SPEC §5.3), so fine-tuned checkpoints are interch
 import torch
 from torch import nn
 
-from uer.finetune.pooling import pool
+from uer.finetune.pooling import encode_for_pooling, pool
 from uer.hparams import require
 
 
@@ -29,7 +29,8 @@ class Classifier(nn.Module):
         self.output_layer_2 = nn.Linear(hidden, labels_num)
 
     def forward(self, src, seg):
-        pooled = pool(self.encoder(self.embedding(src, seg), seg), seg, self.pooling)
+        hidden = encode_for_pooling(self.embedding, self.encoder, src, seg, self.pooling)
+        pooled = pool(hidden, seg, self.pooling)
         return self.output_layer_2(torch.tanh(self.output_layer_1(pooled)))
 
 
@@ -47,5 +48,6 @@ class MultiTaskClassifier(nn.Module):
         self.output_layers_2 = nn.ModuleList([nn.Linear(hidden, n) for n in labels_nums])
 
     def forward(self, src, seg, task):
-        pooled = pool(self.encoder(self.embedding(src, seg), seg), seg, self.pooling)
+        hidden = encode_for_pooling(self.embedding, self.encoder, src, seg, self.pooling)
+        pooled = pool(hidden, seg, self.pooling)
         return self.output_layers_2[task](torch.tanh(self.output_layers_1[task](pooled)))

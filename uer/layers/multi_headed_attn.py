@@ -67,6 +67,14 @@ class MultiHeadedAttention(nn.Module):
             qkv = F.linear(query, weight, bias).view(batch_size, seq_length, 3, self.heads_num,
                                                      self.per_head_size)
             return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        if key is value:  # queries for a subset of rows: K and V still in one matmul
+            weight = torch.cat([linear.weight for linear in self.linear_layers[1:]])
+            bias = torch.cat([linear.bias for linear in self.linear_layers[1:]])
+            batch_size, seq_length, _ = key.shape
+            kv = F.linear(key, weight, bias).view(batch_size, seq_length, 2, self.heads_num,
+                                                  self.per_head_size)
+            k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+            return self._split_heads(self.linear_layers[0](query)), k, v
         return tuple(self._split_heads(linear(x))
                      for linear, x in zip(self.linear_layers, (query, key, value)))
 

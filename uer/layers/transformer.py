@@ -28,7 +28,10 @@ class TransformerLayer(nn.Module):
         return cls(args.hidden_size, args.heads_num, args.feedforward_size, args.dropout,
                    getattr(args, "hidden_act", None))
 
-    def forward(self, hidden, mask=None, is_causal=False):
-        attended = self.self_attn(hidden, hidden, hidden, mask, is_causal=is_causal)
-        inter = self.layer_norm_1(hidden + self.dropout_1(attended))
+    def forward(self, hidden, mask=None, is_causal=False, query_rows=None):
+        """``query_rows=n`` (not with is_causal) computes the first n positions only: every
+        position is still attended to, and rows < n come out as without it."""
+        query = hidden if query_rows is None else hidden[:, :query_rows]
+        attended = self.self_attn(query, hidden, hidden, mask, is_causal=is_causal)
+        inter = self.layer_norm_1(query + self.dropout_1(attended))
         return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))
