@@ -71,3 +71,34 @@ def test_multi_task_heads_use_the_same_shortcut():
     full = model.encoder(model.embedding(src, seg), seg)[:, 0]
     expected = model.output_layers_2[1](torch.tanh(model.output_layers_1[1](full)))
     assert torch.allclose(fast, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("target", ["bert", "albert", "mlm"])
+def test_mlm_losses_compute_only_the_rows_they_read_with_the_same_gradients(target):
+    from uer.model import build_model
+
+    args = model_args(dict(CONFIG), VOCAB, embedding="bert", encoder="bert", target=target)
+    torch.manual_seed(0)
+    model = build_model(args)
+    src, seg = batch()
+    tgt_mlm = torch.zeros_like(src)
+    tgt_mlm[0, 3], tgt_mlm[1, 1], tgt_mlm[1, 4], tgt_mlm[3, 7] = 7, 8, 9, 10
+    tgt = tgt_mlm if target == "mlm" else (tgt_mlm, torch.tensor([0, 1, 1, 0]))
+    rows_seen = []
+    model.encoder.layer(1).register_forward_pre_hook(
+        lambda module, inputs, kwargs: rows_seen.append(kwargs.get("queries")), with_kwargs=True)
+    fast = model(src, tgt, seg)
+    sum(fast[:2] if target != "mlm" else fast[:1]).backward()
+    fast_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    # bert/albert read [CLS] and the masked rows (at most 3 per row), mlm at most 2 per row.
+    assert rows_seen[0].shape == (4, 3 if target != "mlm" else 2)
+
+    model.zero_grad()
+    output = model.encoder(model.embedding(src, seg), seg)  # every row, no shortcut
+    slow = model.target(output, tgt)
+    sum(slow[:2] if target != "mlm" else slow[:1]).backward()
+    for got, expected in zip(fast, slow):
+        assert torch.allclose(torch.as_tensor(got), torch.as_tensor(expected), atol=1e-6)
+    for name, param in model.named_parameters():
+        if param.grad is not None:
+            assert torch.allclose(fast_grads[name], param.grad, atol=1e-6), name

@@ -1,4 +1,5 @@
 """Transformer encoder (BERT/ALBERT): padding-key mask from seg > 0 (SPEC §4.3, §4.5)."""
+import torch
 from torch import nn
 
 from uer.encoders import str2encoder
@@ -50,13 +51,27 @@ class BertEncoder(nn.Module):
     def first_only_capable(self):
         return not self.causal
 
-    def forward(self, emb, seg, first_only=False):
-        """[B, L, H]; with ``first_only`` (bidirectional only) [B, 1, H]: the last layer then
-        computes the first position alone, which is all that "first" pooling reads."""
+    def forward(self, emb, seg, first_only=False, rows=None):
+        """[B, L, H]. Two shortcuts for the last layer, exact where they apply (bidirectional
+        only), since a row's output needs only its own input and all keys:
+        ``first_only`` computes the first position alone and returns [B, 1, H] (what "first"
+        pooling reads); ``rows`` (bool [B, L]) computes those rows (and a few more to fill a
+        rectangle), leaving zeros in the others (what an MLM loss reads)."""
         hidden = self.linear(emb) if self.factorized else emb
         mask = None if self.causal else padding_mask(seg, hidden.dtype)
         last = self.layers_num - 1
-        for index in range(self.layers_num):
-            queries = 1 if first_only and index == last and not self.causal else None
-            hidden = self.layer(index)(hidden, mask, is_causal=self.causal, query_rows=queries)
-        return hidden
+        for index in range(last):
+            hidden = self.layer(index)(hidden, mask, is_causal=self.causal)
+        layer = self.layer(last)
+        if self.causal or (not first_only and rows is None):
+            return layer(hidden, mask, is_causal=self.causal)
+        if first_only:
+            return layer(hidden, mask, queries=1)
+        count = int(rows.sum(dim=1).max())
+        if count >= rows.size(1):
+            return layer(hidden, mask)
+        # Positions of each row's needed entries first (stable: in order), then filler ones.
+        positions = torch.sort((~rows).to(torch.int8), dim=1, stable=True).indices[:, :count]
+        computed = layer(hidden, mask, queries=positions)
+        index = positions.unsqueeze(-1).expand(-1, -1, computed.size(-1))
+        return torch.zeros_like(hidden).scatter(1, index, computed)

@@ -28,10 +28,16 @@ class TransformerLayer(nn.Module):
         return cls(args.hidden_size, args.heads_num, args.feedforward_size, args.dropout,
                    getattr(args, "hidden_act", None))
 
-    def forward(self, hidden, mask=None, is_causal=False, query_rows=None):
-        """``query_rows=n`` (not with is_causal) computes the first n positions only: every
-        position is still attended to, and rows < n come out as without it."""
-        query = hidden if query_rows is None else hidden[:, :query_rows]
+    def forward(self, hidden, mask=None, is_causal=False, queries=None):
+        """``queries`` (not with is_causal) limits the rows computed: an int n for the first n
+        positions, or a LongTensor [B, Q] of positions (output [B, Q, H] in that order). Every
+        position is still attended to, so those rows come out as without it."""
+        if queries is None:
+            query = hidden
+        elif isinstance(queries, int):
+            query = hidden[:, :queries]
+        else:
+            query = hidden.gather(1, queries.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
         attended = self.self_attn(query, hidden, hidden, mask, is_causal=is_causal)
         inter = self.layer_norm_1(query + self.dropout_1(attended))
         return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))

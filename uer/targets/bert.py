@@ -30,6 +30,11 @@ class BertTarget(MlmTarget):
         linear_2 = getattr(self, f"{self.sentence_head}_linear_2")
         return linear_2(torch.tanh(linear_1(memory_bank[:, 0, :])))
 
+    def rows_read(self, tgt):
+        rows = tgt[0] > 0
+        rows[:, 0] = True  # the sentence head reads the first position
+        return rows
+
     def forward(self, memory_bank, tgt):
         tgt_mlm, tgt_sentence = tgt
         loss_mlm, correct_mlm, denominator = self.mlm(memory_bank, tgt_mlm)

@@ -37,5 +37,9 @@ class MlmTarget(nn.Module):
         hidden = self.layer_norm(F.gelu(self.mlm_linear_1(hidden)))
         return token_prediction_loss(self.mlm_linear_2(hidden), labels)
 
+    def rows_read(self, tgt):
+        """Bool [B, L]: the encoder rows this loss reads (the masked ones)."""
+        return tgt > 0
+
     def forward(self, memory_bank, tgt):
         return self.mlm(memory_bank, tgt)
