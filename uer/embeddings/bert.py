@@ -6,6 +6,7 @@ from uer.constants import MAX_POSITIONS
 from uer.embeddings import str2embedding
 from uer.errors import UerError
 from uer.hparams import require
+from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import LayerNorm
 
 # Segment rows: 0 = padding, 1 = first sentence, 2 = second sentence.
@@ -21,7 +22,7 @@ class BertEmbedding(nn.Module):
         self.position_embedding = nn.Embedding(MAX_POSITIONS, emb_size)
         self.segment_embedding = nn.Embedding(SEGMENT_ROWS, emb_size)
         self.layer_norm = LayerNorm(emb_size)
-        self.dropout = nn.Dropout(require(args, "dropout", "embedding bert"))
+        self.dropout = Dropout(require(args, "dropout", "embedding bert"))
 
     def forward(self, src, seg):
         seq_length = src.size(1)

@@ -3,6 +3,7 @@ from torch import nn
 
 from uer.embeddings import str2embedding
 from uer.hparams import require
+from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import LayerNorm
 
 
@@ -13,7 +14,7 @@ class WordEmbedding(nn.Module):
         emb_size = require(args, "emb_size", "embedding word")
         self.word_embedding = nn.Embedding(vocab_size, emb_size)
         self.layer_norm = LayerNorm(emb_size)
-        self.dropout = nn.Dropout(require(args, "dropout", "embedding word"))
+        self.dropout = Dropout(require(args, "dropout", "embedding word"))
 
     def forward(self, src, seg=None):
         return self.dropout(self.layer_norm(self.word_embedding(src)))

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from uer.errors import UerError
+from uer.layers.dropout import Dropout
 
 
 def rnn_hidden_size(args, directions):
@@ -54,7 +55,7 @@ class RecurrentEncoder(nn.Module):
         hidden_size = rnn_hidden_size(args, 2 if self.bidirectional else 1)
         self.rnn = build_rnn(self.cell, args.emb_size, hidden_size, args.layers_num,
                              args.dropout, self.bidirectional)
-        self.drop = nn.Dropout(args.dropout)
+        self.drop = Dropout(args.dropout)
 
     def forward(self, emb, seg):
         return self.drop(run_rnn(self.rnn, emb))

@@ -7,6 +7,7 @@ from torch import nn
 
 from uer.encoders import str2encoder
 from uer.encoders._recurrent import build_rnn, rnn_hidden_size, run_rnn
+from uer.layers.dropout import Dropout
 
 
 @str2encoder.register("bilstm")
@@ -24,7 +25,7 @@ class BilstmEncoder(nn.Module):
                                      args.dropout)
         self.rnn_backward = build_rnn(nn.LSTM, args.emb_size, hidden_size, args.layers_num,
                                       args.dropout)
-        self.drop = nn.Dropout(args.dropout)
+        self.drop = Dropout(args.dropout)
 
     def forward(self, emb, seg):
         forward = self.drop(run_rnn(self.rnn_forward, emb))

@@ -9,6 +9,7 @@ from torch import nn
 from uer.encoders import str2encoder
 from uer.encoders._causal_conv import causal_cnn, first_conv, next_convs
 from uer.encoders._recurrent import build_rnn, run_rnn
+from uer.layers.dropout import Dropout
 
 DEFAULT_KERNEL_SIZE = 3
 
@@ -24,7 +25,7 @@ class CrnnEncoder(nn.Module):
         self.conv = next_convs(args.hidden_size, kernel_size, args.layers_num - 1)
         self.rnn = build_rnn(nn.LSTM, args.hidden_size, args.hidden_size, args.layers_num,
                              args.dropout)
-        self.drop = nn.Dropout(args.dropout)
+        self.drop = Dropout(args.dropout)
 
     def forward(self, emb, seg):
         convolved = causal_cnn(self.conv_1, self.conv, emb)

@@ -10,6 +10,7 @@ from torch import nn
 from uer.encoders import str2encoder
 from uer.encoders._causal_conv import causal_cnn, first_conv, next_convs
 from uer.encoders._recurrent import build_rnn, run_rnn
+from uer.layers.dropout import Dropout
 
 DEFAULT_KERNEL_SIZE = 3
 
@@ -23,7 +24,7 @@ class RcnnEncoder(nn.Module):
         kernel_size = getattr(args, "kernel_size", DEFAULT_KERNEL_SIZE)
         self.rnn = build_rnn(nn.LSTM, args.emb_size, args.hidden_size, args.layers_num,
                              args.dropout)
-        self.drop = nn.Dropout(args.dropout)
+        self.drop = Dropout(args.dropout)
         self.conv_1 = first_conv(args.hidden_size, args.hidden_size, kernel_size)
         self.conv = next_convs(args.hidden_size, kernel_size, args.layers_num - 1)
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from uer.errors import UerError
+from uer.layers.dropout import dropout as dropout_probs
 
 # UER-py adds -10000 to the scores of padding keys (instead of -inf): a row whose keys are all
 # padding then attends uniformly instead of producing NaN.
@@ -90,7 +91,7 @@ class MultiHeadedAttention(nn.Module):
             scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.per_head_size))
             if mask is not None:
                 scores = scores + mask
-            probs = F.dropout(torch.softmax(scores, dim=-1), dropout, training=True)
+            probs = dropout_probs(torch.softmax(scores, dim=-1), dropout)
             context = torch.matmul(probs, v)
         else:
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from uer.errors import UerError
+from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import LayerNorm
 from uer.layers.position_ffn import PositionwiseFeedForward
 
@@ -28,7 +29,7 @@ class _SynthesizedAttention(nn.Module):
 
     def __init__(self, hidden_size, dropout):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.G_linear = nn.Linear(hidden_size, hidden_size)
         self.final_linear = nn.Linear(hidden_size, hidden_size)
 
@@ -82,10 +83,10 @@ class SynthesizerLayer(nn.Module):
             raise UerError(f"config: synt_type {synt_type!r} is unknown; use one of: "
                            + ", ".join(sorted(SYNT_TYPES)))
         self.att = SYNT_TYPES[synt_type](seq_length, hidden_size, dropout)
-        self.dropout_1 = nn.Dropout(dropout)
+        self.dropout_1 = Dropout(dropout)
         self.layer_norm_1 = LayerNorm(hidden_size)
         self.feed_forward = PositionwiseFeedForward(hidden_size, feedforward_size, hidden_act)
-        self.dropout_2 = nn.Dropout(dropout)
+        self.dropout_2 = Dropout(dropout)
         self.layer_norm_2 = LayerNorm(hidden_size)
 
     def forward(self, hidden, mask):

@@ -1,6 +1,7 @@
 """Post-LN transformer layer with UER-py's submodule names (SPEC §4.1)."""
 from torch import nn
 
+from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import LayerNorm
 from uer.layers.multi_headed_attn import MultiHeadedAttention
 from uer.layers.position_ffn import PositionwiseFeedForward
@@ -17,10 +18,10 @@ class TransformerLayer(nn.Module):
     def __init__(self, hidden_size, heads_num, feedforward_size, dropout, hidden_act="gelu"):
         super().__init__()
         self.self_attn = MultiHeadedAttention(hidden_size, heads_num, dropout)
-        self.dropout_1 = nn.Dropout(dropout)
+        self.dropout_1 = Dropout(dropout)
         self.layer_norm_1 = LayerNorm(hidden_size)
         self.feed_forward = PositionwiseFeedForward(hidden_size, feedforward_size, hidden_act)
-        self.dropout_2 = nn.Dropout(dropout)
+        self.dropout_2 = Dropout(dropout)
         self.layer_norm_2 = LayerNorm(hidden_size)
 
     @classmethod
