@@ -61,8 +61,6 @@ def build_parser():
     optimizer_opts(optim, learning_rate=2e-5, betas=True)
     optim.add_argument("--max_grad_norm", type=float, default=0.0,
                        help="Clip the gradient norm to this value; 0 = no clipping (as UER-py).")
-    optim.add_argument("--amp_dtype", choices=["auto", "float16", "bfloat16"], default="auto",
-                       help="With --fp16: auto = fp16 on CUDA, bf16 on CPU.")
 
     dist = parser.add_argument_group("devices and processes")
     dist.add_argument("--world_size", type=int, default=1, help="Total number of processes (all nodes).")

@@ -2,6 +2,7 @@
 import argparse
 import os
 
+import pytest
 import torch
 
 from _finetune_data import TINY_CONFIG
@@ -100,3 +101,13 @@ def test_classifier_head_sits_on_other_encoders_and_albert_options():
         assert {"output_layer_1.weight", "output_layer_2.bias"} <= keys
     assert "encoder.transformer.self_attn.final_linear.weight" in keys  # shared layer
     assert "encoder.linear.weight" in keys  # factorized embedding
+
+
+@pytest.mark.parametrize("script", ["run_classifier", "run_mt_classifier", "run_dbqa",
+                                    "inference.run_classifier_infer", "pretrain"])
+def test_every_training_script_takes_amp_dtype(script):
+    import importlib
+
+    parser = importlib.import_module(script).build_parser()
+    assert "--amp_dtype {auto,float16,bfloat16}" in parser.format_help()
+    assert parser.get_default("amp_dtype") == "auto"

@@ -70,6 +70,9 @@ def fp16_opts(parser):
     parser.add_argument("--fp16_opt_level", choices=["O0", "O1", "O2", "O3"], default="O1",
                         help="apex-style level: O0 = fp32, O1/O2 = autocast, O3 = autocast with "
                              "half-precision weights (apex is used only if installed).")
+    parser.add_argument("--amp_dtype", choices=["auto", "float16", "bfloat16"], default="auto",
+                        help="With --fp16: auto = fp16 on CUDA, bf16 on CPUs with native bf16 "
+                             "(fp32 otherwise); bfloat16 forces bf16.")
 
 
 def training_opts(parser, dropout=0.5, epochs_num=3, seed=7):
