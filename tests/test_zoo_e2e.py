@@ -177,6 +177,13 @@ def test_cli_pretraining_lowers_loss(pretrained, encoder):
     assert (output.parent / f"{output.name}-20").exists()
 
 
+def test_cli_lstm_lm_with_group_by_length_learns(workdir):
+    output, losses, report = _pretrain(workdir, "lstm", "lm", name="lstm_grouped.bin",
+                                       extra=("--group_by_length",))
+    assert len(losses) == 4 and losses[-1] < losses[0] - 0.3, report
+    assert output.exists()
+
+
 @pytest.mark.parametrize("encoder, target", [("lstm", "lm"), ("bilstm", "bilm")])
 def test_cli_rnn_under_bf16_autocast(workdir, encoder, target):
     # --amp_dtype bfloat16 forces autocast even on CPUs without native bf16.
