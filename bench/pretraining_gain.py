@@ -38,7 +38,13 @@ def main():
     parser.add_argument("--seq_length", type=int, default=64, help="Pre-training sequence length.")
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--learning_rate", type=float, default=5e-4)
+    parser.add_argument("--dup_factor", type=int, default=2)
+    parser.add_argument("--tie_weights", action=argparse.BooleanOptionalAction, default=False,
+                        help="Pre-train with the MLM output layer tied to the word embedding.")
+    parser.add_argument("--pretrain_dropout", type=float, default=None,
+                        help="Dropout while pre-training (default: the config's).")
     parser.add_argument("--finetune_learning_rate", type=float, default=1e-4)
+    parser.add_argument("--pooling", default="first", help="Fine-tuning pooling (both inits).")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="uer-gain-")
@@ -48,12 +54,14 @@ def main():
     model = os.path.join(workdir, "bert_tiny.bin")
     run(["preprocess.py", "--corpus_path", os.path.join(SHARED, "corpora", "CLUECorpusSmall_bert_sampled.txt"),
          "--vocab_path", vocab, "--dataset_path", dataset, "--target", "bert",
-         "--seq_length", str(args.seq_length), "--dup_factor", "2", "--processes_num", "2"])
+         "--seq_length", str(args.seq_length), "--dup_factor", str(args.dup_factor), "--processes_num", "2"])
     output = run(["pretrain.py", "--dataset_path", dataset, "--vocab_path", vocab,
          "--config_path", "models/bert_tiny_config.json", "--output_model_path", model,
          "--total_steps", str(args.total_steps), "--save_checkpoint_steps", str(args.total_steps),
          "--report_steps", "50", "--batch_size", str(args.batch_size),
-         "--learning_rate", str(args.learning_rate), "--target", "bert"])
+         "--learning_rate", str(args.learning_rate), "--target", "bert",
+         *(["--tie_weights"] if args.tie_weights else []),
+         *(["--dropout", str(args.pretrain_dropout)] if args.pretrain_dropout is not None else [])])
     reports = [line for line in output.splitlines() if line.startswith("|")]
     print("  last report: " + (reports[-1] if reports else "none"), flush=True)
     results = {}
@@ -64,7 +72,8 @@ def main():
                       "--test_path", os.path.join(book, "test.tsv"),
                       "--output_model_path", os.path.join(workdir, f"classifier-{name[:3]}.bin"),
                       "--epochs_num", "1", "--batch_size", "32", "--seq_length", "128",
-                      "--learning_rate", str(args.finetune_learning_rate)])
+                      "--learning_rate", str(args.finetune_learning_rate),
+                      "--pooling", args.pooling])
         results[name] = accuracies(output)
     print("| bert_tiny on book_review, 1 epoch | dev acc | test acc |")
     print("|---|---:|---:|")

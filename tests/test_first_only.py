@@ -43,7 +43,7 @@ def test_first_pooling_skips_work_but_not_results(overrides):
 
     model.zero_grad()
     model.encoder.__class__ = type("Plain", (model.encoder.__class__,),
-                                   {"first_only_capable": False})
+                                   {"can_compute_row_subset": False})
     reference = model(src, seg)
     reference.sum().backward()
     assert torch.allclose(logits, reference, atol=1e-6)

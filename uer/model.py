@@ -44,7 +44,7 @@ class Model(nn.Module):
         # An MLM-family loss reads a few rows; a bidirectional transformer can compute only
         # those in its last layer (uer/encoders/bert.py): same loss, ~a fifth less work.
         rows_read = getattr(self.target, "rows_read", None)
-        if rows_read is not None and getattr(self.encoder, "first_only_capable", False):
+        if rows_read is not None and getattr(self.encoder, "can_compute_row_subset", False):
             output = self.encoder(emb, seg, rows=rows_read(tgt))
         else:
             output = self.encoder(emb, seg)

@@ -38,8 +38,9 @@ API (used by uer/trainer.py and pretrain.py)
       ``batch_size``, as in UER-py). With ``group_by_length`` a window is instead ordered by
       real length (ties in shuffled order), cut into batches, and the batches are shuffled:
       each batch then holds instances of similar length, so trimmed padding (see
-      uer/padding_trim.py) saves most of the work on corpora of short lines. The shuffles come from numpy Generators seeded with
-      ``(seed, rank, epoch)``, so a run is reproducible and every epoch differs.
+      uer/padding_trim.py) saves most of the work on corpora of short lines. The shuffles
+      come from numpy Generators seeded with ``(seed, rank, epoch)``, so a run is
+      reproducible and every epoch differs.
     - Dynamic masking: if the dataset was built with ``--dynamic_masking`` (bert, albert, mlm),
       every batch is masked afresh with ``uer.data.masking.mask_batch`` using ``vocab``
       (required then) and the span options given here (the *pretrain* flags).
@@ -144,11 +145,10 @@ class PretrainLoader:
         for start in starts[rng.permutation(len(starts))]:
             stop = min(start + self.buffer_size, self.end)
             window = start + rng.permutation(stop - start)
+            if self.group_by_length:
+                window = window[np.argsort(self._lengths(window), kind="stable")]
             batches = [window[i:i + self.batch_size] for i in range(0, len(window), self.batch_size)]
             if self.group_by_length:
-                by_length = window[np.argsort(self._lengths(window), kind="stable")]
-                batches = [by_length[i:i + self.batch_size]
-                           for i in range(0, len(by_length), self.batch_size)]
                 batches = [batches[i] for i in rng.permutation(len(batches))]
             for batch in batches:
                 # Sorted indices read the memory map front to back; the batch is a set anyway.

@@ -48,7 +48,7 @@ class BertEncoder(nn.Module):
         return self.transformer if self.parameter_sharing else self.transformer[index]
 
     @property
-    def first_only_capable(self):
+    def can_compute_row_subset(self):
         return not self.causal
 
     def forward(self, emb, seg, first_only=False, rows=None):

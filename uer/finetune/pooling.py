@@ -9,10 +9,10 @@ POOLINGS = ("mean", "max", "first", "last")
 
 def encode_for_pooling(embedding, encoder, src, seg, method):
     """The encoder output that ``pool(..., method)`` needs. For "first" a transformer encoder
-    that can (``first_only_capable``) runs its last layer for the [CLS] row alone: the pooled
+    that can (``can_compute_row_subset``) runs its last layer for the [CLS] row alone: the pooled
     vector is the same, and about a quarter of a 3-layer encoder's work is skipped."""
     emb = embedding(src, seg)
-    if method == "first" and getattr(encoder, "first_only_capable", False):
+    if method == "first" and getattr(encoder, "can_compute_row_subset", False):
         return encoder(emb, seg, first_only=True)
     return encoder(emb, seg)
 
