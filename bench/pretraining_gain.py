@@ -3,8 +3,8 @@ CLUECorpusSmall_bert_sampled.txt, then fine-tuned 1 epoch on book_review, agains
 model fine-tuned from random initialisation. Prints the commands and both dev/test accuracies.
 
 Example (the defaults: 500 steps at lr 1e-3 with --tie_weights, fine-tuned with mean pooling,
-the best configuration found (bench/RESULTS.md, "Does pre-training help?"); about 2 x 10 minutes of fine-tuning and
-12 minutes of pre-training on one CPU core):
+the best configuration found, see bench/RESULTS.md "Does pre-training help?"; about 12 minutes
+of pre-training and 2 x 10 minutes of fine-tuning on one CPU core):
     python3 bench/pretraining_gain.py
 The earlier bench/RESULTS.md run:
     python3 bench/pretraining_gain.py --total_steps 400 --learning_rate 5e-4 --no-tie_weights \
