@@ -22,6 +22,7 @@ pretrain options (the RNN family adds e.g. --embedding word --encoder lstm --tar
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import os
 import re
@@ -237,10 +238,7 @@ def build_dataset(folder, corpus, lines, vocab, seq_length, target, options):
         corpus_slice = os.path.join(folder, "corpus.txt")
         if not os.path.exists(corpus_slice):
             with open(corpus, encoding="utf-8") as src, open(corpus_slice, "w", encoding="utf-8") as out:
-                for number, line in enumerate(src):
-                    if number >= lines:
-                        break
-                    out.write(line)
+                out.writelines(itertools.islice(src, lines))
         subprocess.run([sys.executable, "preprocess.py", "--corpus_path", corpus_slice,
                         "--vocab_path", vocab, "--dataset_path", path, "--target", target,
                         "--seq_length", str(seq_length), "--dup_factor", "1", *options],

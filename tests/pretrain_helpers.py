@@ -1,5 +1,6 @@
 """Shared pieces of the pre-training tests: a tiny model config, Python-API arguments and
 in-test loaders with fully known batches (module level so spawned workers can unpickle them)."""
+import itertools
 import json
 import os
 import socket
@@ -141,10 +142,7 @@ def corpus_slice(name, lines):
     path = os.path.join(_data_dir(), f"{name}.{lines}")
     if not os.path.exists(path):
         with open(source, encoding="utf-8") as src, open(path, "w", encoding="utf-8") as out:
-            for number, line in enumerate(src):
-                if number >= lines:
-                    break
-                out.write(line)
+            out.writelines(itertools.islice(src, lines))
     return path
 
 

@@ -58,23 +58,22 @@ class MultiHeadedAttention(nn.Module):
         batch_size, seq_length, _ = x.shape
         return x.view(batch_size, seq_length, self.heads_num, self.per_head_size).transpose(1, 2)
 
+    def _fused_projection(self, x, linears):
+        """``x`` through several H -> H linears in one matmul on their concatenated weights
+        (the cat costs far less than the matmuls it saves); one [B, heads, L, per_head] each."""
+        weight = torch.cat([linear.weight for linear in linears])
+        bias = torch.cat([linear.bias for linear in linears])
+        batch_size, seq_length, _ = x.shape
+        projected = F.linear(x, weight, bias).view(batch_size, seq_length, len(linears),
+                                                   self.heads_num, self.per_head_size)
+        return projected.permute(2, 0, 3, 1, 4).unbind(0)
+
     def _project(self, query, key, value):
         """Q, K, V as [B, heads, L, per_head]."""
         if query is key and key is value:
-            # One [H, 3H] matmul instead of three (the cat of the weights costs far less).
-            weight = torch.cat([linear.weight for linear in self.linear_layers])
-            bias = torch.cat([linear.bias for linear in self.linear_layers])
-            batch_size, seq_length, _ = query.shape
-            qkv = F.linear(query, weight, bias).view(batch_size, seq_length, 3, self.heads_num,
-                                                     self.per_head_size)
-            return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            return self._fused_projection(query, self.linear_layers)
         if key is value:  # queries for a subset of rows: K and V still in one matmul
-            weight = torch.cat([linear.weight for linear in self.linear_layers[1:]])
-            bias = torch.cat([linear.bias for linear in self.linear_layers[1:]])
-            batch_size, seq_length, _ = key.shape
-            kv = F.linear(key, weight, bias).view(batch_size, seq_length, 2, self.heads_num,
-                                                  self.per_head_size)
-            k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)
+            k, v = self._fused_projection(key, self.linear_layers[1:])
             return self._split_heads(self.linear_layers[0](query)), k, v
         return tuple(self._split_heads(linear(x))
                      for linear, x in zip(self.linear_layers, (query, key, value)))
