@@ -11,16 +11,6 @@ from uer.finetune.batching import Example
 from uer.finetune.tasks.dbqa import DbqaTask
 
 
-class FixedEngine:
-    """Stands in for the engine: returns preset logits."""
-
-    def __init__(self, logits):
-        self.logits = torch.tensor(logits)
-
-    def predict_stacked(self, examples):
-        return self.logits
-
-
 def test_metrics_group_by_qid_value_not_adjacency(capsys):
     # q7: scores 0.9 (wrong), 0.5 (right) -> RR 1/2, AP 1/2. q3: tie 0.2/0.2 with the right one
     # -> ranked second: RR 1/2, AP 1/2. q9 has no right answer: skipped. Rows interleave.
@@ -28,7 +18,7 @@ def test_metrics_group_by_qid_value_not_adjacency(capsys):
             ("q5", 1, 0.8), ("q5", 1, 0.1), ("q5", 0, 0.3)]
     examples = [Example([2, 3], 2, label, extra=(qid,)) for qid, label, _ in rows]
     logits = [[0.0, score] for _, _, score in rows]
-    mrr = DbqaTask().evaluate(FixedEngine(logits), examples)
+    mrr = DbqaTask().score(examples, list(torch.tensor(logits)))
     # q5: ranked 0.8 (1), 0.3 (0), 0.1 (1) -> RR 1, AP (1 + 2/3) / 2.
     assert mrr == pytest.approx((0.5 + 0.5 + 1.0) / 3)
     out = capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Fine-tuning engine shared by every ``run_*.py`` and ``inference/*.py`` script.
 
-A task contributes what is specific to it; the engine owns the rest:
+A task contributes what is specific to it; the engine owns the rest. The written contract is
+``task.py`` (``Task``); read it first.
 
 - task (``uer/finetune/tasks/<name>.py``): reads its files into encoded examples, builds its
   model (embedding + encoder + head, see ``heads.py``), turns a list of examples into tensors

@@ -1,12 +1,8 @@
 """The fine-tuning loop and batched prediction, shared by every task.
 
-A task object provides:
-- ``collate(examples) -> dict`` of tensors (padded to the longest example of the batch);
-- ``loss(model, batch) -> scalar tensor``;
-- ``forward(model, batch) -> tensor [B, ...]`` (what prediction collects);
-- ``evaluate(engine, examples, detailed) -> float``, higher is better (it prints its metrics);
-- optionally ``train_batches(examples, batch_size, rng)`` (default: reshuffled every epoch,
-  batches of similar lengths; see ``batching.shuffled_batches``).
+The task side of the contract is ``uer.finetune.task.Task`` (read its docstring first): the
+engine trains on the tasks' model inputs, predicts per-example outputs and hands them to the
+task's ``score``.
 """
 import sys
 
@@ -15,7 +11,6 @@ import torch
 from tqdm import tqdm
 
 from uer.checkpoint import load_model, save_model, unwrap
-from uer.finetune.batching import length_sorted_batches, shuffled_batches
 from uer.finetune.runtime import Runtime
 from uer.optim import build_optimizer, build_scheduler
 
@@ -31,11 +26,12 @@ class Engine:
         self.model = self.runtime.wrap(model)
 
     # --- training ----------------------------------------------------------------------
-    def train_batches(self, examples, rng):
-        make = getattr(self.task, "train_batches", None)
-        if make is not None:
-            return make(examples, self.args.batch_size, rng)
-        return shuffled_batches(examples, self.args.batch_size, rng)
+    def model_inputs(self, examples):
+        """Every model input of ``examples``, flattened in order."""
+        return [item for example in examples for item in self.task.inputs(example)]
+
+    def train_batches(self, inputs, rng):
+        return self.task.train_batches(inputs, self.args.batch_size, rng)
 
     def fit(self, train_examples, dev_examples, test_examples=None):
         """Train for --epochs_num epochs; after each, evaluate on dev and keep the best model at
@@ -44,18 +40,19 @@ class Engine:
         Returns the best dev score."""
         args, task, model, runtime = self.args, self.task, self.model, self.runtime
         rng = np.random.default_rng(args.seed)
-        steps_per_epoch = len(self.train_batches(train_examples, np.random.default_rng(0)))
+        train_inputs = self.model_inputs(train_examples)
+        steps_per_epoch = len(self.train_batches(train_inputs, np.random.default_rng(0)))
         total_steps = max(1, steps_per_epoch * args.epochs_num)
         optimizer = build_optimizer(unwrap(model), args.learning_rate)
         scheduler = build_scheduler(optimizer, total_steps, args.warmup)
         print(f"Batch size:  {args.batch_size}")
-        print(f"The number of training instances: {len(train_examples)}")
+        print(f"The number of training instances: {len(train_inputs)}")
         print("Start training.")
         sys.stdout.flush()
         best = None
         for epoch in range(1, args.epochs_num + 1):
             model.train()
-            batches = self.train_batches(train_examples, rng)
+            batches = self.train_batches(train_inputs, rng)
             loss_sum = torch.zeros((), device=runtime.device)
             progress = tqdm(batches, desc=f"Epoch {epoch}", unit="batch", file=sys.stderr,
                             disable=None, leave=False)
@@ -71,34 +68,54 @@ class Engine:
                           f"Avg loss: {loss_sum.item() / args.report_steps:.3f}", flush=True)
                     loss_sum.zero_()
             progress.close()
-            score = task.evaluate(self, dev_examples, detailed=False)
+            score = self.evaluate(dev_examples, detailed=False)
             if best is None or score > best:
                 best = score
                 save_model(unwrap(model), args.output_model_path)
         if test_examples:
             load_model(unwrap(model), args.output_model_path, strict=True, verbose=False)
             print("Test set evaluation.")
-            task.evaluate(self, test_examples, detailed=True)
+            self.evaluate(test_examples, detailed=True)
         return best
 
     # --- prediction --------------------------------------------------------------------
-    def predict(self, examples, batch_size=None, forward=None):
-        """The task's forward output for every example, in input order, as float32 CPU
-        tensors (one per example). Batches are grouped by length to save padding."""
+    def evaluate(self, examples, detailed=False):
+        """The task's score of the current model on ``examples`` (it prints its metrics)."""
+        return self.task.score(examples, self.predict(examples), detailed)
+
+    def predict_inputs(self, inputs, batch_size=None, forward=None):
+        """The task's forward output for every model input, in input order, on the CPU (float
+        outputs as float32), each trimmed to ``task.output_length(input)``. Batches are grouped
+        by length to save padding."""
         forward = forward or self.task.forward
         batch_size = batch_size or self.args.batch_size
-        outputs = [None] * len(examples)
+        outputs = [None] * len(inputs)
         self.model.eval()
         with torch.inference_mode(), self.runtime.autocast():
-            for indices in length_sorted_batches(examples, batch_size):
-                batch = self.runtime.to_device(self.task.collate([examples[i] for i in indices]))
-                result = forward(self.model, batch).float().cpu()
-                for index, row in zip(indices, result.unbind(0)):
-                    outputs[index] = row
+            for indices in self.task.predict_batches(inputs, batch_size):
+                chunk = [inputs[i] for i in indices]
+                result = forward(self.model, self.runtime.to_device(self.task.collate(chunk)))
+                result = result.float().cpu() if result.is_floating_point() else result.cpu()
+                for index, item, row in zip(indices, chunk, result.unbind(0)):
+                    length = self.task.output_length(item)
+                    outputs[index] = row if length is None else row[:length]
         return outputs
+
+    def predict(self, examples, batch_size=None, forward=None):
+        """One result per example, in order: ``task.combine(example, outputs of its inputs)``
+        (by default the output of its single input)."""
+        inputs, owners = [], []
+        for position, example in enumerate(examples):
+            for item in self.task.inputs(example):
+                inputs.append(item)
+                owners.append(position)
+        outputs = self.predict_inputs(inputs, batch_size, forward)
+        grouped = [[] for _ in examples]
+        for owner, output in zip(owners, outputs):
+            grouped[owner].append(output)
+        return [self.task.combine(example, group) for example, group in zip(examples, grouped)]
 
     def predict_stacked(self, examples, batch_size=None, forward=None):
         """``predict`` stacked into one tensor [N, ...] (empty input gives an empty tensor)."""
         rows = self.predict(examples, batch_size, forward)
         return torch.stack(rows) if rows else torch.zeros(0)
-

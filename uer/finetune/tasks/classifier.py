@@ -6,6 +6,7 @@ from uer.errors import UerError
 from uer.finetune.batching import Example, pad_src_seg
 from uer.finetune.encoding import encode_pairs
 from uer.finetune.metrics import report_classification
+from uer.finetune.task import Task
 from uer.finetune.tsv import parse_label, parse_logits, read_tsv
 
 
@@ -57,7 +58,12 @@ def check_logits_width(examples, labels_num, path):
                            f"{labels_num} labels")
 
 
-class ClassificationTask:
+def stack(outputs):
+    """Per-example logits -> one tensor [N, labels] (an empty list gives [0, 0])."""
+    return torch.stack(outputs) if outputs else torch.zeros(0, 0)
+
+
+class ClassificationTask(Task):
     """Cross-entropy on labels; with soft targets, ``soft_alpha * MSE(logits, teacher) +
     (1 - soft_alpha) * CE``. The metric is accuracy."""
 
@@ -88,8 +94,7 @@ class ClassificationTask:
             loss = self.soft_alpha * soft + (1.0 - self.soft_alpha) * loss
         return loss
 
-    def evaluate(self, engine, examples, detailed=False):
-        logits = engine.predict_stacked(examples)
-        pred = logits.argmax(dim=-1)
+    def score(self, examples, outputs, detailed=False):
+        pred = stack(outputs).argmax(dim=-1)
         gold = torch.tensor([ex.label for ex in examples], dtype=torch.long)
         return report_classification(pred, gold, self.labels_num, detailed)

@@ -1,8 +1,6 @@
 """Classifier inference: load a fine-tuned model strictly, predict, write SPEC §2.6's TSV."""
-import os
-
 import torch
-
+from uer.atomic import atomic_open
 from uer.checkpoint import load_model, read_state_dict
 from uer.errors import UerError
 
@@ -35,20 +33,12 @@ def write_predictions(path, logits, output_logits=False, output_prob=False):
     header = ["label"] + (["logits"] if output_logits else []) + (["prob"] if output_prob else [])
     probs = torch.softmax(logits, dim=-1) if output_prob else None
     pred = logits.argmax(dim=-1) if len(logits) else torch.zeros(0, dtype=torch.long)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write("\t".join(header) + "\n")
-            for row in range(len(logits)):
-                fields = [str(int(pred[row]))]
-                if output_logits:
-                    fields.append(format_floats(logits[row].tolist()))
-                if output_prob:
-                    fields.append(format_floats(probs[row].tolist()))
-                handle.write("\t".join(fields) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_open(path) as handle:
+        handle.write("\t".join(header) + "\n")
+        for row in range(len(logits)):
+            fields = [str(int(pred[row]))]
+            if output_logits:
+                fields.append(format_floats(logits[row].tolist()))
+            if output_prob:
+                fields.append(format_floats(probs[row].tolist()))
+            handle.write("\t".join(fields) + "\n")

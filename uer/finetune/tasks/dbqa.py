@@ -5,7 +5,7 @@ they are grouped by the qid value. Model selection uses MRR."""
 import torch
 
 from uer.finetune.metrics import mrr_and_map, report_classification
-from uer.finetune.tasks.classifier import ClassificationTask, read_classification
+from uer.finetune.tasks.classifier import ClassificationTask, read_classification, stack
 
 
 def read_dbqa(path, encoder, labels=True):
@@ -30,8 +30,8 @@ class DbqaTask(ClassificationTask):
     def __init__(self):
         super().__init__(labels_num=2)
 
-    def evaluate(self, engine, examples, detailed=False):
-        logits = engine.predict_stacked(examples)
+    def score(self, examples, outputs, detailed=False):
+        logits = stack(outputs)
         gold = torch.tensor([ex.label for ex in examples], dtype=torch.long)
         report_classification(logits.argmax(dim=-1), gold, 2, detailed)
         groups = group_by_question(examples, logits[:, 1].tolist())

@@ -8,9 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from uer.errors import UerError
-from uer.finetune.batching import pad_src_seg, shuffled_batches
+from uer.finetune.batching import length_sorted_batches, pad_src_seg, shuffled_batches
 from uer.finetune.metrics import report_classification
-from uer.finetune.tasks.classifier import count_labels, read_classification
+from uer.finetune.task import Task
+from uer.finetune.tasks.classifier import count_labels, read_classification, stack
 
 
 def read_task_dirs(dirs, encoder):
@@ -31,7 +32,7 @@ def read_task_dirs(dirs, encoder):
     return tasks
 
 
-class MultiTaskClassificationTask:
+class MultiTaskClassificationTask(Task):
     metric_name = "mean accuracy"
 
     def __init__(self, names, labels_nums):
@@ -46,6 +47,15 @@ class MultiTaskClassificationTask:
         order = rng.permutation(len(batches))
         return [batches[i] for i in order]
 
+    def predict_batches(self, examples, batch_size):
+        """Length-sorted batches within each task: one head per batch."""
+        batches = []
+        for index in range(len(self.names)):
+            rows = [i for i, ex in enumerate(examples) if ex.extra == index]
+            batches += [[rows[i] for i in batch]
+                        for batch in length_sorted_batches([examples[i] for i in rows], batch_size)]
+        return batches
+
     def collate(self, examples):
         src, seg = pad_src_seg(examples)
         batch = {"src": src, "seg": seg, "task": examples[0].extra}
@@ -59,13 +69,13 @@ class MultiTaskClassificationTask:
     def loss(self, model, batch):
         return F.cross_entropy(self.forward(model, batch).float(), batch["label"])
 
-    def evaluate(self, engine, examples, detailed=False):
+    def score(self, examples, outputs, detailed=False):
         accuracies = []
         for index, name in enumerate(self.names):
-            subset = [ex for ex in examples if ex.extra == index]
-            logits = engine.predict_stacked(subset)
-            pred = logits.argmax(dim=-1) if len(subset) else torch.zeros(0, dtype=torch.long)
-            gold = torch.tensor([ex.label for ex in subset], dtype=torch.long)
+            rows = [i for i, ex in enumerate(examples) if ex.extra == index]
+            logits = stack([outputs[i] for i in rows])
+            pred = logits.argmax(dim=-1) if rows else torch.zeros(0, dtype=torch.long)
+            gold = torch.tensor([examples[i].label for i in rows], dtype=torch.long)
             accuracies.append(report_classification(pred, gold, self.labels_nums[index], detailed,
                                                     prefix=f"Dataset {name}: "))
         mean = sum(accuracies) / len(accuracies)
