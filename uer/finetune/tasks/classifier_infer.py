@@ -1,5 +1,6 @@
 """Classifier inference: load a fine-tuned model strictly, predict, write SPEC §2.6's TSV."""
 import torch
+
 from uer.atomic import atomic_open
 from uer.checkpoint import load_model, read_state_dict
 from uer.errors import UerError
