@@ -1,9 +1,12 @@
-"""Fine-tuning and inference speed: our classifier vs HuggingFace BertForSequenceClassification.
+"""Fine-tuning and inference speed: our task models vs HuggingFace's of the same sizes.
 
-Both models have bert_tiny's sizes (built locally, no download), see the same tokenized
-book_review batches and train with the same AdamW. Reports examples/s.
+Classifier (book_review) vs BertForSequenceClassification, and with ``--tasks`` NER (MSRA),
+CMRC (CMRC2018 windows, seq 512, batch 8) and C3 (4 choices) vs BertForTokenClassification,
+BertForQuestionAnswering and BertForMultipleChoice (bench/finetune_tasks.py). Models have
+bert_tiny's sizes (built locally, no download), see the same batches and train with the same
+AdamW. Reports examples/s (model inputs: sentences, CMRC windows, C3 questions).
 
-    python3 bench/finetune_bench.py [--train_batches 30] [--infer_examples 2048]
+    python3 bench/finetune_bench.py [--tasks classifier ner cmrc c3] [--train_batches 30]
 """
 import argparse
 import os
@@ -12,6 +15,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "bench"))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -44,6 +48,17 @@ def parse_args():
     parser.add_argument("--infer_examples", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default).")
     parser.add_argument("--skip_hf", action="store_true")
+    parser.add_argument("--tasks", nargs="+", default=["classifier", "ner", "cmrc", "c3"],
+                        choices=["classifier", "ner", "cmrc", "c3"])
+    parser.add_argument("--task_train_batches", type=int, default=12,
+                        help="Timed training steps of the NER, CMRC and C3 rows.")
+    parser.add_argument("--task_infer_examples", type=int, default=256)
+    parser.add_argument("--ner_seq_length", type=int, default=128)
+    parser.add_argument("--ner_batch_size", type=int, default=32)
+    parser.add_argument("--cmrc_seq_length", type=int, default=512)
+    parser.add_argument("--cmrc_batch_size", type=int, default=8)
+    parser.add_argument("--c3_seq_length", type=int, default=512)
+    parser.add_argument("--c3_batch_size", type=int, default=8)
     return parser.parse_args()
 
 
@@ -110,12 +125,66 @@ def time_inference(contenders, batches):
     return [count / s for s in seconds]
 
 
+def time_closures(contenders, batches, train):
+    """Examples/s of each contender's ``loss`` (train: + backward + AdamW step) or ``predict``
+    over the same batches, in lockstep; the first batch (two in training) is warm-up."""
+    optimizers = [build_optimizer(c.model, 2e-5) if train else None for c in contenders]
+    seconds = [0.0] * len(contenders)
+    count = 0
+    warmup = 2 if train else 1
+    context = torch.enable_grad() if train else torch.inference_mode()
+    with context:
+        for contender in contenders:
+            contender.model.train(train)
+        for step, batch in enumerate(batches):
+            for index, (contender, optimizer) in enumerate(zip(contenders, optimizers)):
+                start = time.perf_counter()
+                if train:
+                    contender.loss(batch).backward()
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                else:
+                    contender.predict(batch)
+                if step >= warmup:
+                    seconds[index] += time.perf_counter() - start
+            count += batch["src"].size(0) if step >= warmup else 0
+    return [count / s if s else float("nan") for s in seconds]
+
+
+def task_rows(args, config, vocab, margs):
+    from finetune_tasks import CASES
+
+    names = {"ner": "NER", "cmrc": "CMRC", "c3": "C3"}
+    args.train_batches, args.infer_examples = args.task_train_batches, args.task_infer_examples
+    for key in [t for t in args.tasks if t in CASES]:
+        torch.manual_seed(7)
+        case = CASES[key](args, margs, config, vocab, SHARED)
+        init_weights(case.ours.model)
+        contenders = [case.ours] + ([] if args.skip_hf else [case.hf])
+        print(f"\n{names[key]}: {case.note}; {len(case.train_batches) - 2} timed training "
+              f"steps, {sum(b['src'].size(0) for b in case.infer_batches)} inference inputs; "
+              f"load average {os.getloadavg()[0]:.2f}", flush=True)
+        train_rates = time_closures(contenders, case.train_batches, train=True)
+        infer_rates = time_closures(contenders, case.infer_batches, train=False)
+        print(f"{'model':52s} {'train ex/s':>11s} {'infer ex/s':>11s}")
+        for contender, train_rate, infer_rate in zip(contenders, train_rates, infer_rates):
+            print(f"{contender.name:52s} {train_rate:11.1f} {infer_rate:11.1f}", flush=True)
+        if len(contenders) == 2:
+            print(f"{'ours / HF':52s} {train_rates[0] / train_rates[1]:10.2f}x "
+                  f"{infer_rates[0] / infer_rates[1]:10.2f}x", flush=True)
+
+
 def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(7)
     config = load_config(args.config_path)
+    if "classifier" not in args.tasks:
+        vocab = Vocab.from_file(args.vocab_path)
+        margs = model_args(config, vocab, vocab_path=args.vocab_path, spm_model_path=None)
+        task_rows(args, config, vocab, margs)
+        return
     vocab = Vocab.from_file(args.vocab_path)
     margs = model_args(config, vocab, pooling="first", vocab_path=args.vocab_path,
                        spm_model_path=None)
@@ -167,6 +236,7 @@ def main():
             print(f"{name + ' (' + padding + ')':52s} {train_rate:11.1f} {infer_rate:11.1f}",
                   flush=True)
     print(f"{'UER-py 2020 (issue figures; seq_length, 2 threads)':52s} {26.0:11.1f} {60.0:11.1f}")
+    task_rows(args, config, vocab, margs)
 
 
 if __name__ == "__main__":
