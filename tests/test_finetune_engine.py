@@ -111,3 +111,34 @@ def test_every_training_script_takes_amp_dtype(script):
     parser = importlib.import_module(script).build_parser()
     assert "--amp_dtype {auto,float16,bfloat16}" in parser.format_help()
     assert parser.get_default("amp_dtype") == "auto"
+
+
+class WindowedEcho(ClassificationTask):
+    """A toy task: each example becomes windows of at most 3 tokens; forward echoes the ids
+    (padded), so the engine's cutting, trimming and regrouping can be checked exactly."""
+
+    def inputs(self, example):
+        return [Example(example.ids[i:i + 3], 0) for i in range(0, len(example.ids), 3)]
+
+    def collate(self, inputs):
+        longest = max(len(item) for item in inputs)
+        return {"src": torch.tensor([item.ids + [0] * (longest - len(item)) for item in inputs])}
+
+    def forward(self, model, batch):
+        return batch["src"] * 10
+
+    def output_length(self, model_input):
+        return len(model_input.ids)
+
+    def combine(self, example, outputs):
+        return torch.cat(outputs).tolist()
+
+
+def test_several_inputs_per_example_are_trimmed_and_regrouped_in_order(tmp_path):
+    engine = Engine(engine_args(tmp_path, batch_size=2), WindowedEcho(2), new_model())
+    data = [Example(list(range(1, n + 1)), 0) for n in (7, 1, 4, 3, 9)]
+    results = engine.predict(data)
+    assert results == [[10 * t for t in ex.ids] for ex in data]
+    assert len(engine.model_inputs(data)) == 3 + 1 + 2 + 1 + 3
+    # Integer outputs stay integers; nothing is left in inference mode.
+    assert engine.predict_inputs([Example([5], 0)])[0].dtype == torch.long
