@@ -247,3 +247,12 @@ def test_wrong_tag_count_checkpoint_is_refused(ner_data, tmp_path, capsys):
                             "--label2id_path", fewer, "--test_path", ner_data["nolabel"],
                             "--prediction_path", str(tmp_path / "p.txt")])
     assert "fine-tuned with 5 tags but --label2id_path has 3" in capsys.readouterr().err
+
+
+def test_fp16_trains_with_crf(ner_data, tmp_path, capsys):
+    # UER-py's run_ner crashed on --fp16 (an undefined name); here it is bf16 autocast on CPU.
+    model_path = tmp_path / "fp16.bin"
+    run_ner.main(ner_argv(ner_data, model_path, fp16=True, amp_dtype="bfloat16", epochs_num=1,
+                          crf_target=True))
+    log = capsys.readouterr().out
+    assert model_path.exists() and "Report precision, recall, and f1:" in log
