@@ -300,7 +300,7 @@ def test_training_learns_easy_task_and_saves_uer_keys(trained):
     assert "Epoch id: 1, Training steps: 20, Avg loss: " in log
     dev_scores = accuracies(log.split("Test set evaluation.")[0])
     assert len(dev_scores) == 10  # selection ran after every epoch (UER-py crashed after the first)
-    # Chance is about 0.36; over 16 other data/model seeds the best dev accuracy was 0.64-0.82.
+    # Chance is about 0.36; over 8 other data/model seeds the best dev accuracy was 0.64-0.82.
     assert max(dev_scores) > 0.55, log
     assert "Test set evaluation.\nConfusion matrix:" in log
     assert accuracies(log)[-1] == max(dev_scores)  # the test set (= dev) saw the best model
