@@ -37,3 +37,31 @@ def atomic_open(path, mode="w", encoding="utf-8"):
 def write_text(path, text):
     with atomic_open(path) as handle:
         handle.write(text)
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yield a temporary sibling folder to fill; on success it takes the place of ``path``.
+
+    An existing folder at ``path`` is moved aside, replaced by the new one, then deleted, so
+    ``path`` holds either the old folder or the complete new one; on error the temporary folder
+    is removed and ``path`` is untouched."""
+    import shutil
+
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"{path} exists and is not a directory")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = temporary_path(path)
+    old = f"{tmp}-old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -7,7 +7,7 @@ from uer.embeddings import str2embedding
 from uer.errors import UerError
 from uer.hparams import require
 from uer.layers.dropout import Dropout
-from uer.layers.layer_norm import LayerNorm
+from uer.layers.layer_norm import layer_norm_from_args
 
 # Segment rows: 0 = padding, 1 = first sentence, 2 = second sentence.
 SEGMENT_ROWS = 3
@@ -21,7 +21,7 @@ class BertEmbedding(nn.Module):
         self.word_embedding = nn.Embedding(vocab_size, emb_size)
         self.position_embedding = nn.Embedding(MAX_POSITIONS, emb_size)
         self.segment_embedding = nn.Embedding(SEGMENT_ROWS, emb_size)
-        self.layer_norm = LayerNorm(emb_size)
+        self.layer_norm = layer_norm_from_args(args, emb_size)
         self.dropout = Dropout(require(args, "dropout", "embedding bert"))
 
     def forward(self, src, seg):

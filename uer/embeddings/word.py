@@ -4,7 +4,7 @@ from torch import nn
 from uer.embeddings import str2embedding
 from uer.hparams import require
 from uer.layers.dropout import Dropout
-from uer.layers.layer_norm import LayerNorm
+from uer.layers.layer_norm import layer_norm_from_args
 
 
 @str2embedding.register("word")
@@ -13,7 +13,7 @@ class WordEmbedding(nn.Module):
         super().__init__()
         emb_size = require(args, "emb_size", "embedding word")
         self.word_embedding = nn.Embedding(vocab_size, emb_size)
-        self.layer_norm = LayerNorm(emb_size)
+        self.layer_norm = layer_norm_from_args(args, emb_size)
         self.dropout = Dropout(require(args, "dropout", "embedding word"))
 
     def forward(self, src, seg=None):

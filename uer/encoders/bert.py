@@ -37,7 +37,8 @@ class BertEncoder(nn.Module):
                            "or make them equal in the config")
         layer_args = (hidden_size, require(args, "heads_num", name),
                       require(args, "feedforward_size", name), require(args, "dropout", name),
-                      require(args, "hidden_act", name))
+                      require(args, "hidden_act", name), getattr(args, "layernorm", None),
+                      getattr(args, "layernorm_eps", None))
         if self.parameter_sharing:
             self.transformer = TransformerLayer(*layer_args)
         else:

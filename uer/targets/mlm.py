@@ -3,7 +3,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from uer.hparams import require
-from uer.layers.layer_norm import LayerNorm
+from uer.layers.layer_norm import layer_norm_from_args
 from uer.targets import str2target
 from uer.targets.common import token_prediction_loss
 
@@ -22,7 +22,7 @@ class MlmTarget(nn.Module):
         hidden_size = require(args, "hidden_size", f"target {self.name}")
         mlm_size = self.mlm_size(args)
         self.mlm_linear_1 = nn.Linear(hidden_size, mlm_size)
-        self.layer_norm = LayerNorm(mlm_size)
+        self.layer_norm = layer_norm_from_args(args, mlm_size)
         self.mlm_linear_2 = nn.Linear(mlm_size, vocab_size)
 
     def mlm_size(self, args):

@@ -1,0 +1,89 @@
+"""Options and ``main`` functions of the four converter scripts (scripts/convert_bert_*.py).
+
+Each ``main(argv=None)`` turns a UerError into ``error: ...`` and exit status 1
+(uer.errors.cli_main), so a bad input never leaves a half-written output.
+"""
+from uer import opts
+from uer.convert import layernorm
+from uer.convert.bert_keys import TARGETS
+from uer.convert.uer_model import default_config_path, read_uer, read_uer_config, sizes_of, write_uer
+from uer.errors import cli_main
+
+
+def _common(parser, into_uer):
+    parser.add_argument("--layers_num", type=int, default=None,
+                        help="Number of transformer layers; read from the checkpoint when "
+                             "omitted, an error when it disagrees with it.")
+    parser.add_argument("--target", choices=TARGETS, default="bert",
+                        help="Heads to convert: bert = MLM + NSP (pooler), mlm = MLM only. "
+                             "Heads absent from the source are skipped with a note.")
+    if into_uer:
+        parser.add_argument("--output_config_path", default=None,
+                            help="UER config JSON to write (default: the output model path "
+                                 "without its suffix + _config.json).")
+        parser.add_argument("--layernorm", choices=layernorm.INTO_UER_CHOICES, default="standard",
+                            help="standard: keep the source's LayerNorm formula (the UER config "
+                                 "gets \"layernorm\": \"standard\"; exact); uer: rescale gammas "
+                                 "for UER-py's formula (approximate; for UER-py itself).")
+    else:
+        opts.config_opts(parser)
+        parser.add_argument("--uer_layernorm", choices=layernorm.OUT_OF_UER_CHOICES,
+                            default="rescale",
+                            help="For a config with UER-py's LayerNorm formula (no "
+                                 "\"layernorm\": \"standard\"): rescale gammas so the target "
+                                 "computes like UER, or copy them unchanged.")
+        parser.add_argument("--vocab_path", default=None,
+                            help="Vocabulary copied beside the output as vocab.txt.")
+
+
+def _write_into_uer(state, config, args):
+    write_uer(state, config, args.output_model_path,
+              args.output_config_path or default_config_path(args.output_model_path))
+
+
+def _read_out_of_uer(args):
+    state, layers = read_uer(args.input_model_path, args.layers_num)
+    config = read_uer_config(args.config_path, sizes_of(state, layers))
+    return state, config, layers
+
+
+@cli_main
+def huggingface_to_uer(argv=None):
+    from uer.convert.huggingface import hf_to_uer, load_hf
+
+    parser = opts.new_parser("Convert a HuggingFace BERT model to a UER checkpoint and config.")
+    parser.add_argument("--input_model_path", required=True,
+                        help="pytorch_model.bin, model.safetensors, or a model directory.")
+    parser.add_argument("--output_model_path", required=True, help="UER checkpoint to write.")
+    parser.add_argument("--hf_config_path", default=None,
+                        help="HuggingFace config.json (default: the one beside the weights).")
+    parser.add_argument("--heads_num", type=int, default=None,
+                        help="Attention heads, needed only when there is no config.json.")
+    _common(parser, into_uer=True)
+    args = parser.parse_args(argv)
+    hf_state, hf_config, weights = load_hf(args.input_model_path, args.hf_config_path)
+    state, config = hf_to_uer(hf_state, hf_config, args.target, args.layers_num, args.heads_num,
+                              args.layernorm, source=weights)
+    _write_into_uer(state, config, args)
+
+
+@cli_main
+def uer_to_huggingface(argv=None):
+    from uer.convert.huggingface import uer_to_hf, write_hf
+
+    parser = opts.new_parser("Convert a UER BERT checkpoint to a HuggingFace model directory.")
+    parser.add_argument("--input_model_path", required=True, help="UER checkpoint.")
+    parser.add_argument("--output_model_path", required=True,
+                        help="Model directory to write (or a path ending in .bin / "
+                             ".safetensors: that file, with config.json beside it).")
+    parser.add_argument("--weights_format", choices=["safetensors", "bin"],
+                        default="safetensors",
+                        help="Weights file in the output directory: model.safetensors or "
+                             "pytorch_model.bin.")
+    _common(parser, into_uer=False)
+    args = parser.parse_args(argv)
+    state, config, layers = _read_out_of_uer(args)
+    hf_state, hf_config = uer_to_hf(state, config, layers, args.target, args.uer_layernorm,
+                                    source=args.input_model_path)
+    write_hf(hf_state, hf_config, args.output_model_path, args.weights_format, args.vocab_path)
+
