@@ -3,11 +3,13 @@
 Each ``main(argv=None)`` turns a UerError into ``error: ...`` and exit status 1
 (uer.errors.cli_main), so a bad input never leaves a half-written output.
 """
+import os
+
 from uer import opts
 from uer.convert import layernorm
 from uer.convert.bert_keys import TARGETS
 from uer.convert.uer_model import default_config_path, read_uer, read_uer_config, sizes_of, write_uer
-from uer.errors import cli_main
+from uer.errors import UerError, cli_main
 
 
 def _common(parser, into_uer):
@@ -42,6 +44,8 @@ def _write_into_uer(state, config, args):
 
 
 def _read_out_of_uer(args):
+    if args.vocab_path and not os.path.isfile(args.vocab_path):
+        raise UerError(f"{args.vocab_path}: vocabulary file not found (--vocab_path)")
     state, layers = read_uer(args.input_model_path, args.layers_num)
     config = read_uer_config(args.config_path, sizes_of(state, layers))
     return state, config, layers
@@ -87,3 +91,51 @@ def uer_to_huggingface(argv=None):
                                     source=args.input_model_path)
     write_hf(hf_state, hf_config, args.output_model_path, args.weights_format, args.vocab_path)
 
+
+
+@cli_main
+def google_to_uer(argv=None):
+    from uer.convert.google import google_to_uer as convert, import_tf, load_google
+
+    parser = opts.new_parser("Convert a Google BERT TensorFlow checkpoint to a UER checkpoint "
+                             "and config (needs tensorflow-cpu).")
+    parser.add_argument("--input_model_path", default="models/bert_base_chinese/bert_model.ckpt",
+                        help="Checkpoint prefix (bert_model.ckpt for bert_model.ckpt.index and "
+                             ".data-*), its .index file, or its folder.")
+    parser.add_argument("--output_model_path", required=True, help="UER checkpoint to write.")
+    parser.add_argument("--bert_config_path", default=None,
+                        help="Google's bert_config.json (default: the one beside the checkpoint).")
+    parser.add_argument("--heads_num", type=int, default=None,
+                        help="Attention heads, needed only when there is no bert_config.json.")
+    _common(parser, into_uer=True)
+    args = parser.parse_args(argv)
+    import_tf()  # before any work: a missing TensorFlow is the first thing to report
+    variables, bert_config, prefix = load_google(args.input_model_path, args.bert_config_path)
+    state, config = convert(variables, bert_config, args.target, args.layers_num,
+                            args.heads_num, args.layernorm, source=prefix)
+    _write_into_uer(state, config, args)
+
+
+@cli_main
+def uer_to_google(argv=None):
+    from uer.convert.google import (import_tf, uer_to_google as convert, write_google,
+                                    write_google_config)
+
+    parser = opts.new_parser("Convert a UER BERT checkpoint to a Google BERT TensorFlow "
+                             "checkpoint and bert_config.json (needs tensorflow-cpu).")
+    parser.add_argument("--input_model_path", default="models/google_model.bin",
+                        help="UER checkpoint.")
+    parser.add_argument("--output_model_path", default="models/bert_base_chinese.ckpt",
+                        help="Checkpoint prefix to write (.index and .data-* files).")
+    parser.add_argument("--output_config_path", default=None,
+                        help="bert_config.json to write (default: beside the checkpoint).")
+    _common(parser, into_uer=False)
+    args = parser.parse_args(argv)
+    import_tf()
+    state, config, layers = _read_out_of_uer(args)
+    variables, bert_config = convert(state, config, layers, args.target, args.uer_layernorm,
+                                     source=args.input_model_path)
+    write_google(variables, args.output_model_path)
+    config_path = args.output_config_path or os.path.join(
+        os.path.dirname(os.path.abspath(args.output_model_path)), "bert_config.json")
+    write_google_config(bert_config, config_path, args.vocab_path)

@@ -25,14 +25,15 @@ import torch
 
 from uer.atomic import atomic_directory, atomic_path, write_text
 from uer.checkpoint import read_state_dict
-from uer.constants import MAX_POSITIONS
 from uer.convert import layernorm
+from uer.convert.bert_config import (check_mlm_activation, check_sizes, export_config,
+                                     read_bert_config, source_settings)
 from uer.convert.bert_keys import (MLM_DECODER, SEGMENT, WORD, check_layers_num, count_layers,
                                    key_table)
 from uer.convert.uer_model import (HEAD_NAMES, adapt_into_uer, collect, report_heads,
                                    report_ignored, segment_out_of_uer, sizes_of, uer_config)
 from uer.errors import UerError
-from uer.layers.activation import ACTIVATIONS
+from uer.layers.layer_norm import STANDARD_EPS
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CONFIG_FILE = "config.json"
@@ -93,48 +94,14 @@ def normalize(state):
     return out
 
 
-def read_hf_config(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (OSError, json.JSONDecodeError) as err:
-        raise UerError(f"{path}: not a readable config.json ({err})") from None
-    if config.get("model_type", "bert") != "bert":
-        raise UerError(f"{path}: model_type {config['model_type']!r} is not bert")
-    if config.get("position_embedding_type", "absolute") != "absolute":
-        raise UerError(f"{path}: position_embedding_type "
-                       f"{config['position_embedding_type']!r}: only absolute positions map to UER")
-    if config.get("is_decoder") or config.get("add_cross_attention"):
-        raise UerError(f"{path}: a decoder BERT has no UER equivalent")
-    return config
-
-
-def check_sizes(config, sizes, config_path):
-    pairs = (("vocab_size", "vocab_size"), ("hidden_size", "hidden_size"),
-             ("intermediate_size", "feedforward_size"), ("num_hidden_layers", "layers_num"))
-    for hf_key, key in pairs:
-        if hf_key in config and config[hf_key] != sizes[key]:
-            raise UerError(f"{config_path}: {hf_key} is {config[hf_key]} but the weights have "
-                           f"{sizes[key]}")
-
-
 def hf_to_uer(hf_state, hf_config, target="bert", layers_num=None, heads_num=None,
               layernorm_mode="standard", source="the HuggingFace model"):
     """(UER state, UER config) from a normalized HF state dict and its config.json (a dict,
     or None: sizes then from the shapes and ``heads_num`` required)."""
     layers = check_layers_num(count_layers(hf_state, HF_LAYER_PATTERN, source), layers_num, source)
     config = hf_config or {}
+    heads, hidden_act, dropout = source_settings(config, heads_num, source, "--hf_config_path")
     tied = config.get("tie_word_embeddings", True)
-    hidden_act = config.get("hidden_act", "gelu")
-    if hidden_act not in ACTIVATIONS:
-        raise UerError(f"{source}: hidden_act {hidden_act!r} has no UER equivalent "
-                       f"(UER has {', '.join(sorted(ACTIVATIONS))})")
-    heads = config.get("num_attention_heads") or heads_num
-    if not heads:
-        raise UerError(f"{source}: no config.json, and the number of attention heads cannot be "
-                       "read from the weights: give --hf_config_path or --heads_num")
-    if heads_num and heads_num != heads:
-        raise UerError(f"--heads_num {heads_num} but the config has {heads}")
 
     has_mlm = "cls.predictions.transform.dense.weight" in hf_state
     used = set()
@@ -162,26 +129,20 @@ def hf_to_uer(hf_state, hf_config, target="bert", layers_num=None, heads_num=Non
     state, converted = collect(table, lookup, source, name_of=lambda p: p.hf)
     adapt_into_uer(state)
     sizes = sizes_of(state, layers)
-    check_sizes(config, sizes, source + " config")
-    if "mlm" in converted and hidden_act != "gelu":
-        print(f"warning: hidden_act {hidden_act}: UER's MLM head always uses gelu, so the MLM "
-              "logits differ from the source's (the encoder output does not)")
-    if DECODER_BIAS in hf_state:
-        used.add(DECODER_BIAS)
+    check_sizes(config, sizes, source)
+    check_mlm_activation(hidden_act, converted)
+    if "mlm" in converted:
+        used.update((DECODER_BIAS, "cls.predictions.bias"))  # one bias under two names
     report_heads(converted, target)
     report_ignored(set(hf_state) - used, source)
-    if hf_config is None:
-        print(f"note: no config.json: sizes from the weights, heads_num {heads}, gelu, "
-              "dropout 0.1, LayerNorm eps 1e-12")
-    extra = layernorm.into_uer(state, layernorm_mode, config.get("layer_norm_eps", 1e-12))
-    return state, uer_config(sizes, heads, hidden_act, config.get("hidden_dropout_prob", 0.1),
-                             extra)
+    extra = layernorm.into_uer(state, layernorm_mode, config.get("layer_norm_eps", STANDARD_EPS))
+    return state, uer_config(sizes, heads, hidden_act, dropout, extra)
 
 
 def load_hf(path, config_path=None):
     """(normalized state, config dict or None, weights path) of a HuggingFace model."""
     weights, config_path = locate(path, config_path)
-    config = read_hf_config(config_path) if config_path else None
+    config = read_bert_config(config_path) if config_path else None
     if config_path:
         print(f"Reading {weights} with {config_path}")
     return normalize(read_weights(weights)), config, weights
@@ -224,19 +185,9 @@ def uer_to_hf(uer_state, uer_conf, layers, target="bert", uer_layernorm="rescale
     report_heads(converted, target)
     config_keys = {p.uer for p in key_table(layers, "bert")}
     report_ignored(set(uer_state) - config_keys, source)
-    sizes = sizes_of(uer_state, layers)
-    dropout = uer_conf.get("dropout", 0.1)
-    hidden_act = uer_conf.get("hidden_act", "gelu")
-    hf_config = {
-        "architectures": [arch], "model_type": "bert",
-        "vocab_size": sizes["vocab_size"], "hidden_size": sizes["hidden_size"],
-        "num_hidden_layers": layers, "num_attention_heads": uer_conf["heads_num"],
-        "intermediate_size": sizes["feedforward_size"], "hidden_act": hidden_act,
-        "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout,
-        "max_position_embeddings": MAX_POSITIONS, "type_vocab_size": 2,
-        "initializer_range": 0.02, "layer_norm_eps": eps, "pad_token_id": 0,
-        "position_embedding_type": "absolute", "tie_word_embeddings": tied,
-    }
+    hf_config = dict(export_config(sizes_of(uer_state, layers), uer_conf),
+                     architectures=[arch], model_type="bert", layer_norm_eps=eps, pad_token_id=0,
+                     position_embedding_type="absolute", tie_word_embeddings=tied)
     return hf_state, hf_config
 
 
@@ -255,15 +206,13 @@ def _save_weights(state, path, weights_format):
 def write_hf(hf_state, hf_config, output_path, weights_format="safetensors", vocab_path=None):
     """A model directory (or a weights file with config.json beside it), written atomically."""
     config_text = json.dumps(hf_config, indent=2, sort_keys=True) + "\n"
-    if vocab_path and not os.path.isfile(vocab_path):
-        raise UerError(f"{vocab_path}: vocabulary file not found (--vocab_path)")
     if output_path.endswith((".bin", ".safetensors")):
         folder = os.path.dirname(os.path.abspath(output_path))
         weights_format = "safetensors" if output_path.endswith(".safetensors") else "bin"
         with atomic_path(output_path) as tmp:
             _save_weights(hf_state, tmp, weights_format)
         write_text(os.path.join(folder, CONFIG_FILE), config_text)
-        if vocab_path:
+        if vocab_path and os.path.abspath(vocab_path) != os.path.join(folder, "vocab.txt"):
             shutil.copyfile(vocab_path, os.path.join(folder, "vocab.txt"))
         print(f"Wrote {output_path} and {os.path.join(folder, CONFIG_FILE)}")
         return

@@ -107,10 +107,14 @@ def collect(table, lookup, source, name_of):
 
 def segment_into_uer(table):
     """[2, H] -> [3, H]: row 0 (UER's padding segment) is zero."""
-    if table.shape[0] != 2:
-        raise UerError(f"the segment (token type) table has {table.shape[0]} rows; only BERT's "
-                       "2 map onto UER's segments 1 and 2")
-    return torch.cat([torch.zeros_like(table[:1]), table])
+    rows = table.shape[0]
+    if rows < 2:
+        raise UerError(f"the segment (token type) table has {rows} row; UER needs 2 "
+                       "(segments 1 and 2)")
+    if rows > 2:
+        print(f"note: the segment (token type) table has {rows} rows; UER keeps the first 2 "
+              "(segments 1 and 2)")
+    return torch.cat([torch.zeros_like(table[:1]), table[:2]])
 
 
 def segment_out_of_uer(table):
