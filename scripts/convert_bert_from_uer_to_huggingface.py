@@ -2,7 +2,8 @@
 vocab.txt) that transformers' from_pretrained loads (options: uer/convert/cli.py).
 
 Example:
-    python3 scripts/convert_bert_from_uer_to_huggingface.py --input_model_path models/google_zh_model.bin \
+    python3 scripts/convert_bert_from_uer_to_huggingface.py \
+        --input_model_path models/google_zh_model.bin \
         --config_path models/google_zh_model_config.json --vocab_path models/google_zh_vocab.txt \
         --output_model_path models/bert_zh_hf/
 """

@@ -54,7 +54,8 @@ def _input_forms(model, vocab, tmp):
     state = model.state_dict()
     forms = []
     model.save_pretrained(tmp / "dir_safetensors")  # safetensors; tied decoder not stored
-    forms.append(("dir_safetensors", [str(tmp / "dir_safetensors")], "bert", ("hidden", "mlm", "nsp")))
+    forms.append(("dir_safetensors", [str(tmp / "dir_safetensors")], "bert",
+                  ("hidden", "mlm", "nsp")))
     (tmp / "dir_bin").mkdir()
     model.config.to_json_file(tmp / "dir_bin" / "config.json")
     forms.append(("bin_beside_config", [save_bin(state, tmp / "dir_bin" / "pytorch_model.bin")],
@@ -188,8 +189,10 @@ def test_uer_formula_model_rescaled_or_copied(vocab, batch, tmp_path):
                                 "--weights_format", "bin"])
     assert "gammas rescaled" in log
     assert os.path.isfile(tmp_path / "rescaled" / "pytorch_model.bin")
-    hf = transformers.BertForPreTraining.from_pretrained(tmp_path / "rescaled").eval()
-    assert hf.config.tie_word_embeddings is True
+    hf, info = transformers.BertForPreTraining.from_pretrained(tmp_path / "rescaled",
+                                                               output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    assert hf.eval().config.tie_word_embeddings is True
     diffs = max_diff(hf_outputs(hf, batch), reference, batch, keys)
     assert max(diffs.values()) < 1e-4, diffs  # about 1e-5 measured
 
@@ -250,6 +253,8 @@ def test_uer_to_hf_errors(vocab, tmp_path, capsys):
     for argv, message in (
             (["--config_path", str(wrong)], "hidden_size is 64 but the checkpoint has 32"),
             (["--config_path", config_path, "--layers_num", "3"], "--layers_num 3 but "),
+            (["--config_path", config_path, "--vocab_path",
+              str(REPO / "models" / "reserved_vocab.txt")], "104 tokens but the model's vocabulary has 21128"),
     ):
         with pytest.raises(SystemExit):
             uer2hf.main(["--input_model_path", path, "--output_model_path",

@@ -22,12 +22,14 @@ MLM_DECODER = "target.mlm_linear_2.weight"
 # or nothing.
 _EMBEDDING = [
     (WORD, "bert.embeddings.word_embeddings.weight", "bert/embeddings/word_embeddings"),
-    (POSITION, "bert.embeddings.position_embeddings.weight", "bert/embeddings/position_embeddings"),
+    (POSITION, "bert.embeddings.position_embeddings.weight",
+     "bert/embeddings/position_embeddings"),
     (SEGMENT, "bert.embeddings.token_type_embeddings.weight",
      "bert/embeddings/token_type_embeddings"),
     ("embedding.layer_norm.gamma", "bert.embeddings.LayerNorm.weight",
      "bert/embeddings/LayerNorm/gamma"),
-    ("embedding.layer_norm.beta", "bert.embeddings.LayerNorm.bias", "bert/embeddings/LayerNorm/beta"),
+    ("embedding.layer_norm.beta", "bert.embeddings.LayerNorm.bias",
+     "bert/embeddings/LayerNorm/beta"),
 ]
 
 # Per transformer layer: (UER suffix, HF suffix, Google suffix), weight then bias.
@@ -41,8 +43,9 @@ for _uer, _hf, _google in (
         ("feed_forward.linear_2", "output.dense", "output/dense")):
     _LAYER.append((f"{_uer}.weight", f"{_hf}.weight", f"{_google}/kernel"))
     _LAYER.append((f"{_uer}.bias", f"{_hf}.bias", f"{_google}/bias"))
-for _uer, _hf, _google in (("layer_norm_1", "attention.output.LayerNorm", "attention/output/LayerNorm"),
-                           ("layer_norm_2", "output.LayerNorm", "output/LayerNorm")):
+for _uer, _hf, _google in (
+        ("layer_norm_1", "attention.output.LayerNorm", "attention/output/LayerNorm"),
+        ("layer_norm_2", "output.LayerNorm", "output/LayerNorm")):
     _LAYER.append((f"{_uer}.gamma", f"{_hf}.weight", f"{_google}/gamma"))
     _LAYER.append((f"{_uer}.beta", f"{_hf}.bias", f"{_google}/beta"))
 
@@ -68,7 +71,8 @@ _POOLER = [
 
 _NSP = [
     # Already [2, H] in Google's checkpoints: not a kernel, not transposed.
-    ("target.nsp_linear_2.weight", "cls.seq_relationship.weight", "cls/seq_relationship/output_weights"),
+    ("target.nsp_linear_2.weight", "cls.seq_relationship.weight",
+     "cls/seq_relationship/output_weights"),
     ("target.nsp_linear_2.bias", "cls.seq_relationship.bias", "cls/seq_relationship/output_bias"),
 ]
 

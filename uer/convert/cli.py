@@ -8,8 +8,10 @@ import os
 from uer import opts
 from uer.convert import layernorm
 from uer.convert.bert_keys import TARGETS
-from uer.convert.uer_model import default_config_path, read_uer, read_uer_config, sizes_of, write_uer
+from uer.convert.uer_model import (default_config_path, read_uer, read_uer_config, sizes_of,
+                                   write_uer)
 from uer.errors import UerError, cli_main
+from uer.vocab import Vocab
 
 
 def _common(parser, into_uer):
@@ -47,7 +49,13 @@ def _read_out_of_uer(args):
     if args.vocab_path and not os.path.isfile(args.vocab_path):
         raise UerError(f"{args.vocab_path}: vocabulary file not found (--vocab_path)")
     state, layers = read_uer(args.input_model_path, args.layers_num)
-    config = read_uer_config(args.config_path, sizes_of(state, layers))
+    sizes = sizes_of(state, layers)
+    config = read_uer_config(args.config_path, sizes)
+    if args.vocab_path:
+        tokens = len(Vocab.from_file(args.vocab_path, validate=False))
+        if tokens != sizes["vocab_size"]:
+            raise UerError(f"{args.vocab_path}: {tokens} tokens but the model's vocabulary has "
+                           f"{sizes['vocab_size']} (--vocab_path)")
     return state, config, layers
 
 

@@ -44,9 +44,9 @@ def read_uer(path, layers_num=None):
 def sizes_of(state, layers):
     """vocab_size, hidden_size, feedforward_size and layers_num from the tensor shapes."""
     vocab_size, hidden_size = state[WORD].shape
+    feedforward_size = state["encoder.transformer.0.feed_forward.linear_1.weight"].shape[0]
     return {"vocab_size": int(vocab_size), "hidden_size": int(hidden_size),
-            "feedforward_size": int(state["encoder.transformer.0.feed_forward.linear_1.weight"].shape[0]),
-            "layers_num": layers}
+            "feedforward_size": int(feedforward_size), "layers_num": layers}
 
 
 def read_uer_config(path, sizes):
