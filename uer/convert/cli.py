@@ -23,14 +23,17 @@ def _common(parser, into_uer):
                              "Heads absent from the source are skipped with a note.")
     if into_uer:
         parser.add_argument("--output_config_path", default=None,
-                            help="UER config JSON to write (default: the output model path "
-                                 "without its suffix + _config.json).")
+                            help="UER config JSON to write; when omitted, the output model "
+                                 "path without its suffix + _config.json.")
         parser.add_argument("--layernorm", choices=layernorm.INTO_UER_CHOICES, default="standard",
                             help="standard: keep the source's LayerNorm formula (the UER config "
                                  "gets \"layernorm\": \"standard\"; exact); uer: rescale gammas "
                                  "for UER-py's formula (approximate; for UER-py itself).")
     else:
-        opts.config_opts(parser)
+        parser.add_argument("--config_path", default="./models/bert_base_config.json",
+                            help="UER config of the input model: heads_num, hidden_act, dropout "
+                                 "and the LayerNorm formula come from it; its sizes must match "
+                                 "the checkpoint.")
         parser.add_argument("--uer_layernorm", choices=layernorm.OUT_OF_UER_CHOICES,
                             default="rescale",
                             help="For a config with UER-py's LayerNorm formula (no "
@@ -68,7 +71,8 @@ def huggingface_to_uer(argv=None):
                         help="pytorch_model.bin, model.safetensors, or a model directory.")
     parser.add_argument("--output_model_path", required=True, help="UER checkpoint to write.")
     parser.add_argument("--hf_config_path", default=None,
-                        help="HuggingFace config.json (default: the one beside the weights).")
+                        help="HuggingFace config.json; when omitted, the one beside the "
+                             "weights, if any.")
     parser.add_argument("--heads_num", type=int, default=None,
                         help="Attention heads, needed only when there is no config.json.")
     _common(parser, into_uer=True)
@@ -112,7 +116,8 @@ def google_to_uer(argv=None):
                              ".data-*), its .index file, or its folder.")
     parser.add_argument("--output_model_path", required=True, help="UER checkpoint to write.")
     parser.add_argument("--bert_config_path", default=None,
-                        help="Google's bert_config.json (default: the one beside the checkpoint).")
+                        help="Google's bert_config.json; when omitted, the one beside the "
+                             "checkpoint, if any.")
     parser.add_argument("--heads_num", type=int, default=None,
                         help="Attention heads, needed only when there is no bert_config.json.")
     _common(parser, into_uer=True)
@@ -136,7 +141,7 @@ def uer_to_google(argv=None):
     parser.add_argument("--output_model_path", default="models/bert_base_chinese.ckpt",
                         help="Checkpoint prefix to write (.index and .data-* files).")
     parser.add_argument("--output_config_path", default=None,
-                        help="bert_config.json to write (default: beside the checkpoint).")
+                        help="bert_config.json to write; when omitted, beside the checkpoint.")
     _common(parser, into_uer=False)
     args = parser.parse_args(argv)
     import_tf()
