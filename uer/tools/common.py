@@ -1,0 +1,95 @@
+"""Helpers shared by the model utilities in scripts/: raw checkpoint reading and atomic writing,
+building a model from --config_path + the model options, and tokenising input lines."""
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+
+import torch
+
+from uer import opts
+from uer.atomic import atomic_path
+from uer.config import parse_with_config
+from uer.constants import MAX_POSITIONS
+from uer.errors import UerError
+from uer.vocab import load_vocab
+
+
+def read_raw_state_dict(path, option=None):
+    """key -> tensor of a checkpoint, keys as stored (no prefix stripped), weights_only."""
+    where = f"{path}" + (f" ({option})" if option else "")
+    if not os.path.isfile(path):
+        raise UerError(f"{where}: checkpoint file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
+            UnicodeDecodeError, AttributeError, TypeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UerError(f"{where}: not a readable PyTorch checkpoint ({reason[:200]})") from None
+    if not isinstance(state, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise UerError(f"{where}: not a model checkpoint (expected a state dict of tensors)")
+    return dict(state)
+
+
+def save_state_dict(state, path):
+    """torch.save of a key -> tensor dict, atomically (the file appears only when complete)."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def model_parser(description, config_default="./models/bert_base_config.json", tokenizer=True):
+    """A parser with --vocab_path/--spm_model_path, --config_path and the model options."""
+    parser = opts.new_parser(description)
+    opts.vocab_opts(parser)
+    opts.config_opts(parser, default=config_default)
+    opts.model_opts(parser)
+    if tokenizer:
+        opts.tokenizer_opts(parser)
+    return parser
+
+
+def resolve_model_args(parser, argv=None, positive=("batch_size",), seq_length_min=2):
+    """Parse with the config merged (typed options win), check the numbers, load the vocab;
+    dropout is 0 (these tools only run the model)."""
+    args = parse_with_config(parser, argv)
+    for name in positive:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise UerError(f"--{name} must be at least 1, got {value}")
+    seq_length = getattr(args, "seq_length", None)
+    if seq_length is not None:
+        if seq_length < seq_length_min:
+            raise UerError(f"--seq_length must be at least {seq_length_min}, got {seq_length}")
+        if getattr(args, "embedding", "bert") == "bert" and seq_length > MAX_POSITIONS:
+            raise UerError(f"--seq_length {seq_length} exceeds the {MAX_POSITIONS} positions of "
+                           "the bert embedding")
+    args.dropout = 0.0
+    args.vocab = load_vocab(args)
+    return args
+
+
+def load_parts(model, path, prefixes=("embedding.", "encoder.")):
+    """Load the keys under ``prefixes`` from ``path``; every model key there must be present."""
+    from uer.checkpoint import load_model
+
+    report = load_model(model, path, prefixes=prefixes, verbose=False)
+    if not report.loaded:
+        raise UerError(f"{path}: no {'/'.join(p.rstrip('.') for p in prefixes)} weight matches "
+                       "the model (check --config_path and the model options)")
+    if report.missing:
+        shown = ", ".join(report.missing[:3]) + (", ..." if len(report.missing) > 3 else "")
+        raise UerError(f"{path}: {len(report.missing)} model parameters are not in the "
+                       f"checkpoint ({shown}); check --config_path and the model options")
+    return report
+
+
+def read_lines(path, option="--input_path"):
+    """The lines of a UTF-8 text file, without their line ends."""
+    if not os.path.isfile(path):
+        raise UerError(f"{path}: file not found ({option})")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [line.rstrip("\r\n") for line in handle]
+    except UnicodeDecodeError:
+        raise UerError(f"{path}: not valid UTF-8 ({option})") from None
