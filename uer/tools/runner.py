@@ -36,3 +36,15 @@ def pad_batch(rows, seq_length):
         src[index, :len(ids)] = torch.tensor(ids, dtype=torch.long)
         seg[index, :len(ids)] = 1
     return src, seg
+
+
+def mlm_logits(target, hidden):
+    """Vocabulary logits of the MLM head (mlm_linear_1 -> gelu -> layer_norm -> mlm_linear_2)
+    for hidden states [..., H]."""
+    import torch.nn.functional as F
+
+    return target.mlm_linear_2(target.layer_norm(F.gelu(target.mlm_linear_1(hidden))))
+
+
+MLM_PREFIXES = ("embedding.", "encoder.", "target.mlm_linear_1.", "target.layer_norm.",
+                "target.mlm_linear_2.")
