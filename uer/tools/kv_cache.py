@@ -1,0 +1,107 @@
+"""Incremental decoding for the gpt encoder: each layer's keys and values are kept, so a new
+token costs one position instead of a forward pass over the whole prefix.
+
+``CachedDecoder(model)`` wraps a pre-training model (``embedding`` bert/word, ``encoder`` gpt,
+optionally ``target`` lm) and reuses its weights; the modules themselves are not changed. Call
+``start(src)`` with the prompt ids [B, T] (returns the last-layer hidden states [B, T, H]), then
+``step(ids)`` with the next ids [B, 1] (returns [B, 1, H]). Only for eval mode: dropout is not
+applied. The result equals the full causal forward over the sequence up to rounding."""
+import torch
+import torch.nn.functional as F
+
+from uer.constants import MAX_POSITIONS
+from uer.embeddings.bert import BertEmbedding
+from uer.embeddings.word import WordEmbedding
+from uer.encoders.bert import BertEncoder
+from uer.errors import UerError
+
+
+def supports_cache(model):
+    """True when ``model`` has a causal transformer encoder and a bert/word embedding."""
+    return (isinstance(model.encoder, BertEncoder) and model.encoder.causal
+            and isinstance(model.embedding, (BertEmbedding, WordEmbedding)))
+
+
+class CachedDecoder:
+    def __init__(self, model, max_length=MAX_POSITIONS):
+        if not supports_cache(model):
+            raise UerError("the key/value cache needs --encoder gpt with --embedding bert or word")
+        self.embedding, self.encoder = model.embedding, model.encoder
+        self.max_length = max_length
+        self.keys = self.values = None
+        self.length = 0
+
+    # --- pieces of the model, at an offset ---------------------------------------------
+    def _embed(self, src, offset):
+        emb = self.embedding
+        hidden = emb.word_embedding(src)
+        if isinstance(emb, BertEmbedding):
+            if offset + src.size(1) > MAX_POSITIONS:
+                raise UerError(f"sequence length {offset + src.size(1)} exceeds the "
+                               f"{MAX_POSITIONS} positions of the bert embedding")
+            positions = torch.arange(offset, offset + src.size(1), device=src.device)
+            # Segment 1 everywhere: generation has no padding (as the uncached loop).
+            hidden = (hidden + emb.position_embedding(positions)[None]
+                      + emb.segment_embedding.weight[1])
+        return emb.layer_norm(hidden)
+
+    def _attend(self, layer_index, attn, x):
+        """Self-attention of the new positions ``x`` [B, T, H] over the cache and themselves."""
+        batch, count, hidden_size = x.shape
+        weight = torch.cat([linear.weight for linear in attn.linear_layers])
+        bias = torch.cat([linear.bias for linear in attn.linear_layers])
+        qkv = F.linear(x, weight, bias).view(batch, count, 3, attn.heads_num, attn.per_head_size)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        start, end = self.length, self.length + count
+        self.keys[layer_index][:, :, start:end] = k
+        self.values[layer_index][:, :, start:end] = v
+        keys = self.keys[layer_index][:, :, :end]
+        values = self.values[layer_index][:, :, :end]
+        if count == 1:
+            mask = None  # one query sees every cached position and itself
+        else:  # query i (absolute start + i) sees keys 0 .. start + i
+            mask = torch.ones(count, end, dtype=torch.bool, device=x.device).tril(start)
+        context = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        return attn.final_linear(context.transpose(1, 2).reshape(batch, count, hidden_size))
+
+    def _layers(self, hidden):
+        encoder = self.encoder
+        if encoder.factorized:
+            hidden = encoder.linear(hidden)
+        for index in range(encoder.layers_num):
+            layer = encoder.layer(index)
+            inter = layer.layer_norm_1(hidden + self._attend(index, layer.self_attn, hidden))
+            hidden = layer.layer_norm_2(inter + layer.feed_forward(inter))
+        return hidden
+
+    def _allocate(self, batch, reference):
+        attn = self.encoder.layer(0).self_attn
+        shape = (batch, attn.heads_num, self.max_length, attn.per_head_size)
+        make = lambda: reference.new_empty(shape)  # noqa: E731
+        self.keys = [make() for _ in range(self.encoder.layers_num)]
+        self.values = [make() for _ in range(self.encoder.layers_num)]
+
+    # --- public ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def start(self, src):
+        """Reset the cache and run the prompt ``src`` [B, T]; hidden states [B, T, H]."""
+        if src.size(1) > self.max_length:
+            raise UerError(f"prompt of {src.size(1)} tokens exceeds the cache ({self.max_length})")
+        self.length = 0
+        hidden = self._embed(src, 0)
+        self._allocate(src.size(0), hidden)
+        out = self._layers(hidden)
+        self.length = src.size(1)
+        return out
+
+    @torch.inference_mode()
+    def step(self, ids):
+        """Append ``ids`` [B, T] (usually T = 1) after the cached positions; [B, T, H]."""
+        if self.keys is None:
+            raise UerError("CachedDecoder.step before start")
+        if self.length + ids.size(1) > self.max_length:
+            raise UerError(f"sequence of {self.length + ids.size(1)} tokens exceeds the cache "
+                           f"({self.max_length})")
+        out = self._layers(self._embed(ids, self.length))
+        self.length += ids.size(1)
+        return out
