@@ -100,3 +100,29 @@ def test_generate_errors(tmp_path, vocab, capsys):
         assert info.value.code == 1
         assert capsys.readouterr().err.startswith("error: ")
     assert not (tmp_path / "o.txt").exists()
+
+
+def test_candidates_are_the_filtered_set():
+    from uer.tools.sampling import candidates
+    generator = torch.Generator().manual_seed(0)
+    for scale in (0.5, 3.0, 8.0):
+        logits = torch.randn(500, generator=generator) * scale
+        for top_k, top_p in ((0, 0.6), (0, 0.95), (20, 0.6), (20, 1.0), (0, 1.0)):
+            ids, probs = candidates(logits, top_k, top_p, start=8)
+            kept = (~torch.isinf(filter_logits(logits, top_k, top_p))).nonzero().flatten()
+            assert ids.tolist() == kept.tolist(), (scale, top_k, top_p)
+            want = filter_logits(logits, top_k, top_p).softmax(-1)[ids]
+            assert torch.allclose(probs / probs.sum(), want, atol=1e-6)
+
+
+def test_draws_follow_the_distribution():
+    from uer.tools.sampling import sample_next
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    generator = torch.Generator().manual_seed(0)
+    counts = torch.bincount(torch.tensor([sample_next(logits, generator, top_p=1.0)
+                                          for _ in range(4000)]), minlength=4)
+    assert torch.allclose(counts / 4000.0, torch.tensor([0.5, 0.3, 0.15, 0.05]), atol=0.03)
+    # top_p 0.7: 0.5 + 0.3 crosses it; tokens 2 and 3 are never drawn
+    counts = torch.bincount(torch.tensor([sample_next(logits, generator, top_p=0.7)
+                                          for _ in range(2000)]), minlength=4)
+    assert counts[2:].sum() == 0 and abs(counts[0] / 2000.0 - 0.625) < 0.04

@@ -29,6 +29,12 @@ class CachedDecoder:
         self.embedding, self.encoder = model.embedding, model.encoder
         self.max_length = max_length
         self.keys = self.values = None
+        # Q/K/V weights of each layer concatenated once (the model is not trained meanwhile).
+        with torch.no_grad():
+            self.qkv = [(torch.cat([lin.weight for lin in attn.linear_layers]),
+                         torch.cat([lin.bias for lin in attn.linear_layers]))
+                        for attn in (self.encoder.layer(i).self_attn
+                                     for i in range(self.encoder.layers_num))]
         self.length = 0
 
     # --- pieces of the model, at an offset ---------------------------------------------
@@ -48,8 +54,7 @@ class CachedDecoder:
     def _attend(self, layer_index, attn, x):
         """Self-attention of the new positions ``x`` [B, T, H] over the cache and themselves."""
         batch, count, hidden_size = x.shape
-        weight = torch.cat([linear.weight for linear in attn.linear_layers])
-        bias = torch.cat([linear.bias for linear in attn.linear_layers])
+        weight, bias = self.qkv[layer_index]
         qkv = F.linear(x, weight, bias).view(batch, count, 3, attn.heads_num, attn.per_head_size)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         start, end = self.length, self.length + count

@@ -1,5 +1,5 @@
 """Next-token sampling for generate.py: temperature, top-k, then nucleus (top-p) filtering,
-then multinomial sampling; and the generation loops with and without the key/value cache."""
+then a multinomial draw (inverse CDF, one uniform number per token); and the generation loops with and without the key/value cache."""
 import torch
 
 from uer.tools.kv_cache import CachedDecoder
@@ -23,10 +23,43 @@ def filter_logits(logits, top_k=0, top_p=1.0):
     return logits
 
 
+def candidates(logits, top_k=0, top_p=1.0, start=64):
+    """The tokens ``filter_logits`` keeps, as (ids in increasing order, their probabilities),
+    without sorting the whole vocabulary when the nucleus lies among the ``start`` best tokens
+    (otherwise one full sort). Ties aside, the same set as ``filter_logits``."""
+    vocab_size = logits.size(-1)
+    if 0 < top_k < vocab_size:
+        values, ids = logits.topk(top_k)
+        probs = values.softmax(-1)  # the distribution renormalised over the top k
+    else:
+        log_total = torch.logsumexp(logits, -1)
+        values, ids = logits.topk(min(start, vocab_size))
+        probs = (values - log_total).exp()
+        if top_p >= 1.0 or probs.sum() <= top_p:
+            values, ids = logits.sort(descending=True)
+            probs = (values - log_total).exp()
+    if top_p < 1.0:
+        crossed = (probs.cumsum(-1) > top_p).nonzero()
+        keep = int(crossed[0]) + 1 if len(crossed) else len(probs)
+        ids, probs = ids[:keep], probs[:keep]
+    # Drawn in id order: near-equal probabilities swapping places by rounding (the cached and
+    # the uncached loop differ in the last bits) cannot change the token drawn.
+    kept = torch.zeros(vocab_size, dtype=probs.dtype)
+    kept[ids] = probs
+    ids = kept.nonzero().flatten()  # increasing, without a sort
+    return ids, kept[ids]
+
+
 def sample_next(logits, generator, top_k=0, top_p=1.0, temperature=1.0):
-    """One token id from the last position's ``logits`` [V]."""
-    probs = filter_logits(logits.float() / temperature, top_k, top_p).softmax(-1)
-    return int(torch.multinomial(probs, 1, generator=generator))
+    """One token id from the last position's ``logits`` [V]: temperature, top-k, nucleus, then a
+    multinomial draw among the kept tokens."""
+    ids, probs = candidates(logits.float() / temperature, top_k, top_p)
+    # Inverse-CDF draw (what torch.multinomial does for one sample, at a fraction of its cost
+    # on a large vocabulary): one uniform number per token from ``generator``.
+    cumulative = probs.double().cumsum(0)
+    point = torch.rand((), generator=generator, dtype=torch.float64) * cumulative[-1]
+    index = int(torch.searchsorted(cumulative, point, right=True).clamp(max=len(ids) - 1))
+    return int(ids[index])
 
 
 def generate_uncached(model, prompt, max_length, generator, stop_id=None, **sampling):
