@@ -1,7 +1,9 @@
 """Generation speed (new tokens/s) of scripts/generate.py's key/value-cached loop vs UER-py's
 uncached loop (the whole sequence through the model for every token), on a randomly initialised
 gpt of models/bert_tiny_config.json's size with a 21128-token vocabulary; both loops must give
-the same tokens for the same seed.
+the same tokens for the same seed. A second table continues --lines prompts: one after the
+other (uncached, UER-py; cached) and together (generate.py --batch_size: the cached steps of
+all the lines run as one batch), each line with its own generator.
 
 Example:
     python3 bench/generate_bench.py --new_tokens 128 --repeats 3 --threads 1
@@ -18,17 +20,19 @@ import torch  # noqa: E402
 
 from uer.checkpoint import init_weights  # noqa: E402
 from uer.model import build_model, model_args  # noqa: E402
-from uer.tools.sampling import generate_cached, generate_uncached  # noqa: E402
+from uer.tools.sampling import generate_batch, generate_cached, generate_uncached  # noqa: E402
 from uer.vocab import Vocab  # noqa: E402
 
 
-def tiny_gpt(config_path, vocab_size, seed=0):
+def tiny_gpt(config_path, vocab_size, seed=0, logit_scale=1.0):
     tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"t{i}" for i in range(vocab_size - 5)]
     torch.manual_seed(seed)
     args = model_args(config_path, Vocab(tokens), target="lm", encoder="gpt")
     args.dropout = 0.0
     model = build_model(args)
     init_weights(model)
+    with torch.no_grad():
+        model.target.output_layer.weight.mul_(logit_scale)
     return model.eval()
 
 
@@ -51,9 +55,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--lines", type=int, default=8, help="Prompts of the second table.")
+    parser.add_argument("--logit_scale", type=float, default=10.0,
+                        help="Output-layer weights x this: a trained LM's next-token distribution "
+                             "is peaked, random N(0, 0.02) weights (scale 1) give an almost flat "
+                             "one whose p=0.6 nucleus is half the vocabulary (a full sort per "
+                             "token, and near-ties that rounding can reorder between the loops).")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model = tiny_gpt(args.config_path, args.vocab_size)
+    model = tiny_gpt(args.config_path, args.vocab_size, logit_scale=args.logit_scale)
     prompt = [2] + list(range(100, 100 + args.prompt_length - 1))
     max_length = len(prompt) + args.new_tokens
     sampling = {"top_k": 0, "top_p": 0.6, "temperature": 1.0}
@@ -64,13 +74,46 @@ def main():
     same = rows[0][2] == rows[1][2]
     print(f"gpt {os.path.basename(args.config_path)}, vocab {args.vocab_size}, prompt "
           f"{len(prompt)}, {args.new_tokens} new tokens, {args.threads} thread(s), best of "
-          f"{args.repeats}")
+          f"{args.repeats}, logit scale {args.logit_scale:g}, top_p {sampling['top_p']}")
     print(f"| loop | seconds | new tokens/s | speed-up |\n|---|---|---|---|")
     for name, seconds, _ in rows:
         print(f"| {name} | {seconds:.3f} | {args.new_tokens / seconds:.1f} | "
               f"{rows[0][1] / seconds:.1f}x |")
     print(f"same tokens: {'yes' if same else 'NO'}")
-    if not same:
+    # Several lines: one after the other, or batched with the cache.
+    prompts = [[2] + list(range(100 + 7 * i, 100 + 7 * i + args.prompt_length - 1 + i % 3))
+               for i in range(args.lines)]
+    limit = [len(p) + args.new_tokens for p in prompts]
+    length = max(limit)
+
+    def one_by_one(fn):
+        return [fn(model, p, len(p) + args.new_tokens, torch.Generator().manual_seed(args.seed + i),
+                   stop_id=None, **sampling) for i, p in enumerate(prompts)]
+
+    def batched():
+        generators = [torch.Generator().manual_seed(args.seed + i) for i in range(len(prompts))]
+        # every prompt gets args.new_tokens: pad the shorter prompts' limit by their difference
+        out = generate_batch(model, prompts, length, generators, stop_id=None, **sampling)
+        return [ids[:n] for ids, n in zip(out, limit)]
+
+    table = []
+    for name, fn in (("uncached, one line at a time", lambda: one_by_one(generate_uncached)),
+                     ("cached, one line at a time", lambda: one_by_one(generate_cached)),
+                     (f"cached, {args.lines} lines batched", batched)):
+        best, ids = float("inf"), None
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            ids = fn()
+            best = min(best, time.perf_counter() - start)
+        table.append((name, best, ids))
+    total = args.lines * args.new_tokens
+    print(f"\n{args.lines} lines, {args.new_tokens} new tokens each ({total} tokens)")
+    print("| loop | seconds | new tokens/s | speed-up |\n|---|---|---|---|")
+    for name, seconds, _ in table:
+        print(f"| {name} | {seconds:.3f} | {total / seconds:.1f} | {table[0][1] / seconds:.1f}x |")
+    same_lines = table[0][2] == table[1][2] == table[2][2]
+    print(f"same tokens: {'yes' if same_lines else 'NO'}")
+    if not (same and same_lines):
         sys.exit(1)
 
 

@@ -15,7 +15,7 @@ from uer.finetune.cli import build_tokenizer  # noqa: E402
 from uer.tools.common import load_parts, model_parser, read_lines, resolve_model_args  # noqa: E402
 from uer.tools.kv_cache import CachedDecoder, supports_cache  # noqa: E402
 from uer.tools.runner import Body  # noqa: E402
-from uer.tools.sampling import generate_cached, generate_uncached  # noqa: E402
+from uer.tools.sampling import generate_batch, generate_uncached  # noqa: E402
 
 LM_PREFIXES = ("embedding.", "encoder.", "target.output_layer.")
 
@@ -32,7 +32,11 @@ def build_parser():
     parser.add_argument("--top_p", type=float, default=0.6, help="Nucleus probability.")
     parser.add_argument("--temperature", type=float, default=1.0, help="Softmax temperature.")
     parser.add_argument("--target", choices=["lm"], default="lm", help="Target of the model.")
-    parser.add_argument("--seed", type=int, default=7, help="Sampling seed.")
+    parser.add_argument("--seed", type=int, default=7,
+                        help="Sampling seed (line i draws from a generator seeded seed + i).")
+    parser.add_argument("--batch_size", type=int, default=8,
+                        help="Lines continued together (with the cache; results do not depend "
+                             "on it).")
     parser.add_argument("--no_cache", action="store_true",
                         help="Run the whole sequence for every token (UER-py's loop; slower).")
     parser.add_argument("--no_cls", action="store_true",
@@ -51,7 +55,7 @@ def check(args):
 
 @cli_main
 def main(argv=None):
-    args = resolve_model_args(build_parser(), argv, positive=(), seq_length_min=2)
+    args = resolve_model_args(build_parser(), argv, positive=("batch_size",), seq_length_min=2)
     check(args)
     vocab, tokenizer = args.vocab, build_tokenizer(args)
     lines = [line for line in read_lines(args.input_path) if line.strip()]
@@ -62,19 +66,26 @@ def main(argv=None):
     model.eval()
     cached = not args.no_cache and supports_cache(model)
     decoder = CachedDecoder(model, max_length=args.seq_length) if cached else None
-    generator = torch.Generator().manual_seed(args.seed)
     sampling = {"top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature}
     hidden_ids = {vocab.cls_id, vocab.sep_id, vocab.pad_id}
+    prompts = []
+    for line in lines:
+        prompt = ([] if args.no_cls else [vocab.cls_id]) + tokenizer.encode(line)
+        prompts.append(prompt[:args.seq_length] or [vocab.cls_id])
+    # One generator per line: a line's continuation does not depend on the batching.
+    generators = [torch.Generator().manual_seed(args.seed + i) for i in range(len(lines))]
+    results = []
+    if cached:
+        for start in range(0, len(prompts), args.batch_size):
+            end = start + args.batch_size
+            results += generate_batch(model, prompts[start:end], args.seq_length,
+                                      generators[start:end], vocab.sep_id, decoder=decoder,
+                                      **sampling)
+    else:
+        results = [generate_uncached(model, prompt, args.seq_length, generator, vocab.sep_id,
+                                     **sampling) for prompt, generator in zip(prompts, generators)]
     with atomic_open(args.output_path) as out:
-        for line in lines:
-            prompt = ([] if args.no_cls else [vocab.cls_id]) + tokenizer.encode(line)
-            prompt = prompt[:args.seq_length] or [vocab.cls_id]
-            if cached:
-                ids = generate_cached(model, prompt, args.seq_length, generator, vocab.sep_id,
-                                      decoder=decoder, **sampling)
-            else:
-                ids = generate_uncached(model, prompt, args.seq_length, generator, vocab.sep_id,
-                                        **sampling)
+        for line, ids in zip(lines, results):
             text = "".join(vocab.i2w[i] for i in ids if i not in hidden_ids)
             out.write(f"{line}\n{text}\n\n")
     print(f"{len(lines)} prompts -> {args.output_path}" + ("" if cached else " (no cache)"))

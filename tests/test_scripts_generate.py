@@ -61,13 +61,13 @@ def test_generate_script_every_line_and_stop(tmp_path, vocab):
     model_path, model = save_tiny(tmp_path / "lm.bin", vocab, target="lm", encoder="gpt")
     (tmp_path / "in.txt").write_text("我是\n\n中国人\n大\n", encoding="utf-8")
     outputs = []
-    for flags in ([], ["--no_cache"]):
-        out = tmp_path / f"out{len(flags)}.txt"
+    for flags in ([], ["--no_cache"], ["--batch_size", "2"]):
+        out = tmp_path / f"out{len(outputs)}.txt"
         generate.main(["--pretrained_model_path", model_path, "--vocab_path", vocab,
                        "--config_path", config, "--input_path", str(tmp_path / "in.txt"),
                        "--output_path", str(out), "--seq_length", "12", "--seed", "3", *flags])
         outputs.append(out.read_text(encoding="utf-8"))
-    assert outputs[0] == outputs[1]
+    assert outputs[0] == outputs[1] == outputs[2]
     blocks = outputs[0].split("\n\n")[:-1]
     assert [b.split("\n")[0] for b in blocks] == ["我是", "中国人", "大"]
     for block, prompt in zip(blocks, ["我是", "中国人", "大"]):
@@ -126,3 +126,18 @@ def test_draws_follow_the_distribution():
     counts = torch.bincount(torch.tensor([sample_next(logits, generator, top_p=0.7)
                                           for _ in range(2000)]), minlength=4)
     assert counts[2:].sum() == 0 and abs(counts[0] / 2000.0 - 0.625) < 0.04
+
+
+@pytest.mark.parametrize("overrides", [{}, {"embedding": "word", "factorized_embedding_parameterization": True,
+                                            "emb_size": 8}])
+def test_batch_equals_one_at_a_time(vocab, overrides):
+    from uer.tools.sampling import generate_batch
+    model = tiny_model(vocab, target="lm", encoder="gpt", seed=2, **overrides)
+    prompts = PROMPTS + [[2] * 30, [2] * 29]
+    stop = 9
+    alone = [generate_cached(model, p, 30, torch.Generator().manual_seed(i), stop_id=stop,
+                             top_k=0, top_p=0.9) for i, p in enumerate(prompts)]
+    together = generate_batch(model, prompts, 30, [torch.Generator().manual_seed(i)
+                                                    for i in range(len(prompts))],
+                              stop_id=stop, top_k=0, top_p=0.9)
+    assert together == alone

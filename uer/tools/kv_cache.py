@@ -82,9 +82,75 @@ class CachedDecoder:
     def _allocate(self, batch, reference):
         attn = self.encoder.layer(0).self_attn
         shape = (batch, attn.heads_num, self.max_length, attn.per_head_size)
-        make = lambda: reference.new_empty(shape)  # noqa: E731
+        # zeros, not empty: a masked key's value still enters the product (0 x NaN = NaN)
+        make = lambda: reference.new_zeros(shape)  # noqa: E731
         self.keys = [make() for _ in range(self.encoder.layers_num)]
         self.values = [make() for _ in range(self.encoder.layers_num)]
+
+    # --- several sequences of different lengths ------------------------------------------
+    @torch.inference_mode()
+    def start_rows(self, prompts):
+        """Reset the cache for len(prompts) sequences of any lengths (lists of ids); each
+        prompt is run on its own. Returns each prompt's last hidden state [B, H]."""
+        longest = max(len(p) for p in prompts)
+        if longest > self.max_length or min(len(p) for p in prompts) < 1:
+            raise UerError(f"prompts must have 1 to {self.max_length} tokens")
+        reference = self.embedding.word_embedding.weight
+        self._allocate(len(prompts), reference)
+        full_keys, full_values = self.keys, self.values
+        last = []
+        for row, prompt in enumerate(prompts):
+            self.keys = [k[row:row + 1] for k in full_keys]  # views: written in place
+            self.values = [v[row:row + 1] for v in full_values]
+            self.length = 0
+            last.append(self._layers(self._embed(torch.tensor([prompt]), 0))[0, -1])
+        self.keys, self.values = full_keys, full_values
+        self.lengths = torch.tensor([len(p) for p in prompts])
+        self.length = None
+        return torch.stack(last)
+
+    def _attend_rows(self, layer_index, attn, x):
+        """One new position per row, at each row's own length."""
+        batch, _, hidden_size = x.shape
+        weight, bias = self.qkv[layer_index]
+        qkv = F.linear(x, weight, bias).view(batch, 1, 3, attn.heads_num, attn.per_head_size)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        rows = torch.arange(batch)
+        self.keys[layer_index][rows, :, self.lengths] = k[:, :, 0]
+        self.values[layer_index][rows, :, self.lengths] = v[:, :, 0]
+        end = int(self.lengths.max()) + 1
+        mask = (torch.arange(end)[None, :] <= self.lengths[:, None])[:, None, None, :]
+        context = F.scaled_dot_product_attention(q, self.keys[layer_index][:, :, :end],
+                                                 self.values[layer_index][:, :, :end],
+                                                 attn_mask=mask)
+        return attn.final_linear(context.transpose(1, 2).reshape(batch, 1, hidden_size))
+
+    @torch.inference_mode()
+    def step_rows(self, ids):
+        """Append one id per row (``ids`` [B]) after ``start_rows``; hidden states [B, H]."""
+        if int(self.lengths.max()) + 1 > self.max_length:
+            raise UerError(f"a sequence would exceed the cache ({self.max_length} tokens)")
+        emb = self.embedding
+        hidden = emb.word_embedding(ids[:, None])
+        if isinstance(emb, BertEmbedding):
+            hidden = (hidden + emb.position_embedding(self.lengths)[:, None]
+                      + emb.segment_embedding.weight[1])
+        hidden = emb.layer_norm(hidden)
+        encoder = self.encoder
+        if encoder.factorized:
+            hidden = encoder.linear(hidden)
+        for index in range(encoder.layers_num):
+            layer = encoder.layer(index)
+            inter = layer.layer_norm_1(hidden + self._attend_rows(index, layer.self_attn, hidden))
+            hidden = layer.layer_norm_2(inter + layer.feed_forward(inter))
+        self.lengths = self.lengths + 1
+        return hidden[:, 0]
+
+    def keep_rows(self, index):
+        """Drop the other rows (finished sequences) from the cache; ``index`` LongTensor."""
+        self.keys = [k[index] for k in self.keys]
+        self.values = [v[index] for v in self.values]
+        self.lengths = self.lengths[index]
 
     # --- public ------------------------------------------------------------------------
     @torch.inference_mode()

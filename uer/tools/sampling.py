@@ -92,3 +92,32 @@ def generate_cached(model, prompt, max_length, generator, stop_id=None, decoder=
                 break
             hidden = decoder.step(torch.tensor([[token]]))[0, -1]
     return ids
+
+
+def generate_batch(model, prompts, max_length, generators, stop_id=None, decoder=None,
+                   **sampling):
+    """``generate_cached`` for several prompts at once (one ``generators[i]`` per prompt, so
+    each result is the one ``generate_cached(model, prompts[i], ..., generators[i])`` gives);
+    each step runs the rows still going as one batch."""
+    decoder = decoder or CachedDecoder(model, max_length=max_length)
+    results = [list(p) for p in prompts]
+    active = [i for i, p in enumerate(prompts) if len(p) < max_length]
+    if not active:
+        return results
+    with torch.inference_mode():
+        hidden = decoder.start_rows([prompts[i] for i in active])
+        while True:
+            logits = model.target.output_layer(hidden)
+            tokens, still = [], []
+            for row, i in enumerate(active):
+                token = sample_next(logits[row], generators[i], **sampling)
+                results[i].append(token)
+                if token != stop_id and len(results[i]) < max_length:
+                    still.append(row)
+                    tokens.append(token)
+            if not still:
+                return results
+            if len(still) < len(active):
+                decoder.keep_rows(torch.tensor(still))
+                active = [active[row] for row in still]
+            hidden = decoder.step_rows(torch.tensor(tokens))
