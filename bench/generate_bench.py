@@ -25,7 +25,8 @@ from uer.vocab import Vocab  # noqa: E402
 
 
 def tiny_gpt(config_path, vocab_size, seed=0, logit_scale=1.0):
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"t{i}" for i in range(vocab_size - 5)]
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokens += [f"t{i}" for i in range(vocab_size - len(tokens))]
     torch.manual_seed(seed)
     args = model_args(config_path, Vocab(tokens), target="lm", encoder="gpt")
     args.dropout = 0.0
@@ -48,7 +49,8 @@ def timed(fn, model, prompt, max_length, seed, repeats, sampling):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config_path", default=os.path.join(ROOT, "models", "bert_tiny_config.json"))
+    parser.add_argument("--config_path",
+                        default=os.path.join(ROOT, "models", "bert_tiny_config.json"))
     parser.add_argument("--vocab_size", type=int, default=21128)
     parser.add_argument("--prompt_length", type=int, default=8, help="[CLS] + prompt tokens.")
     parser.add_argument("--new_tokens", type=int, default=128)
@@ -68,14 +70,15 @@ def main():
     max_length = len(prompt) + args.new_tokens
     sampling = {"top_k": 0, "top_p": 0.6, "temperature": 1.0}
     rows = []
-    for name, fn in (("uncached (UER-py loop)", generate_uncached), ("key/value cache", generate_cached)):
+    for name, fn in (("uncached (UER-py loop)", generate_uncached),
+                     ("key/value cache", generate_cached)):
         seconds, ids = timed(fn, model, prompt, max_length, args.seed, args.repeats, sampling)
         rows.append((name, seconds, ids))
     same = rows[0][2] == rows[1][2]
     print(f"gpt {os.path.basename(args.config_path)}, vocab {args.vocab_size}, prompt "
           f"{len(prompt)}, {args.new_tokens} new tokens, {args.threads} thread(s), best of "
           f"{args.repeats}, logit scale {args.logit_scale:g}, top_p {sampling['top_p']}")
-    print(f"| loop | seconds | new tokens/s | speed-up |\n|---|---|---|---|")
+    print("| loop | seconds | new tokens/s | speed-up |\n|---|---|---|---|")
     for name, seconds, _ in rows:
         print(f"| {name} | {seconds:.3f} | {args.new_tokens / seconds:.1f} | "
               f"{rows[0][1] / seconds:.1f}x |")

@@ -71,8 +71,8 @@ def check(state, model, target):
         "prefixes": prefixes,
         "missing": [k for k in expected if k not in considered],
         "unexpected": [k for k in considered if k not in expected],
-        "mismatched": [(k, list(v.shape), list(expected[k].shape))
-                       for k, v in considered.items() if k in expected and expected[k].shape != v.shape],
+        "mismatched": [(k, list(v.shape), list(expected[k].shape)) for k, v in considered.items()
+                       if k in expected and expected[k].shape != v.shape],
         "heads": head_names(cleaned),
         "checkpoint_params": sum(v.numel() for v in cleaned.values()),
         "model_params": sum(p.numel() for p in model.parameters()),

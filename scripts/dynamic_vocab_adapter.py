@@ -49,8 +49,9 @@ def adapt(state, old_tokens, new_tokens, seed=7, path="<checkpoint>"):
         if value.size(0) != len(old_tokens):
             raise UerError(f"{path}: '{key}' has {value.size(0)} rows but the old vocabulary has "
                            f"{len(old_tokens)} tokens")
-        if key != WORD_EMBEDDING and WORD_EMBEDDING in state and torch.equal(value, state[WORD_EMBEDDING]) \
-                and WORD_EMBEDDING in adapted:
+        tied = (key != WORD_EMBEDDING and WORD_EMBEDDING in adapted
+                and torch.equal(value, state[WORD_EMBEDDING]))
+        if tied:
             adapted[key] = adapted[WORD_EMBEDDING]  # tied output layer: the same tensor
             continue
         fresh = torch.empty((len(new_tokens),) + tuple(value.shape[1:]), dtype=torch.float32)

@@ -52,8 +52,8 @@ def main(argv=None):
         sentence, word = fields[0], fields[1].strip()
         ids = ([vocab.cls_id] + tokenizer.encode(sentence))[:args.seq_length]
         word_id = vocab.get(word)
-        position = next((i for i in range(1, len(ids)) if word_id is not None and ids[i] == word_id),
-                        None)
+        position = next((i for i in range(1, len(ids))
+                         if word_id is not None and ids[i] == word_id), None)
         print(f"Original sentence: {sentence}")
         print(f"Target word: {word}")
         if position is None:

@@ -1,4 +1,5 @@
-"""scripts/check_model.py: a fitting checkpoint, prefixes, missing / unexpected / mismatched keys."""
+"""scripts/check_model.py: a fitting checkpoint, prefixes, missing / unexpected / mismatched
+keys."""
 import subprocess
 import sys
 

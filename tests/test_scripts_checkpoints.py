@@ -37,7 +37,8 @@ def test_average_keeps_tied_weights_tied(tmp_path, vocab):
     out = tmp_path / "avg.bin"
     average_model.main(["--model_list_path", *paths, "--output_model_path", str(out)])
     avg = torch.load(out, weights_only=True)
-    assert avg["target.output_layer.weight"].data_ptr() == avg["embedding.word_embedding.weight"].data_ptr()
+    output, word = avg["target.output_layer.weight"], avg["embedding.word_embedding.weight"]
+    assert output.data_ptr() == word.data_ptr()
 
 
 def test_average_refuses_other_keys_or_shapes(tmp_path, vocab, capsys):

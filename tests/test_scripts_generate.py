@@ -128,8 +128,8 @@ def test_draws_follow_the_distribution():
     assert counts[2:].sum() == 0 and abs(counts[0] / 2000.0 - 0.625) < 0.04
 
 
-@pytest.mark.parametrize("overrides", [{}, {"embedding": "word", "factorized_embedding_parameterization": True,
-                                            "emb_size": 8}])
+@pytest.mark.parametrize("overrides", [{}, {"embedding": "word", "emb_size": 8,
+                                            "factorized_embedding_parameterization": True}])
 def test_batch_equals_one_at_a_time(vocab, overrides):
     from uer.tools.sampling import generate_batch
     model = tiny_model(vocab, target="lm", encoder="gpt", seed=2, **overrides)

@@ -2,7 +2,6 @@
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from _scripts_data import CHARS, SPECIALS, save_tiny, write_vocab
@@ -94,5 +93,6 @@ def test_adapter_lm_keeps_tied_weights(tmp_path):
     assert torch.equal(new["target.output_layer.weight"], new["embedding.word_embedding.weight"])
     # the adapted checkpoint loads into a model built on the new vocabulary
     from _scripts_data import tiny_model
-    model = tiny_model(str(tmp_path / "new_vocab.txt"), target="lm", encoder="gpt", tie_weights=True)
+    model = tiny_model(str(tmp_path / "new_vocab.txt"), target="lm", encoder="gpt",
+                       tie_weights=True)
     model.load_state_dict(new, strict=True)

@@ -96,3 +96,27 @@ def test_topn_words_dep(files, capsys):
         src[0, 3] = vocab.get(pairs[0][0])
         alt = net.encoder(net.embedding(src, seg), seg)[0, 3]
     assert abs(torch.cosine_similarity(ref, alt, dim=0).item() - float(pairs[0][1])) < 1e-5
+
+
+SCRIPTS = ["average_model", "multi_single_convert", "check_model", "diff_vocab",
+           "extract_embedding", "dynamic_vocab_adapter", "extract_feature", "cloze_test",
+           "topn_words_indep", "topn_words_dep", "generate"]
+
+
+def test_every_script_has_help():
+    """Each script run as a file (``python3 scripts/X.py --help``, here in one interpreter)."""
+    import subprocess
+    code = ("import runpy, sys\n"
+            "for name in sys.argv[1:]:\n"
+            "    sys.argv = [f'scripts/{name}.py', '--help']\n"
+            "    try:\n"
+            "        runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code in (0, None), name\n"
+            "    print('##', name)\n")
+    result = subprocess.run([sys.executable, "-c", code, *SCRIPTS], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    for name in SCRIPTS:
+        assert f"## {name}" in result.stdout
+    assert result.stdout.count("usage: ") == len(SCRIPTS)

@@ -1,5 +1,6 @@
 """Next-token sampling for generate.py: temperature, top-k, then nucleus (top-p) filtering,
-then a multinomial draw (inverse CDF, one uniform number per token); and the generation loops with and without the key/value cache."""
+then a multinomial draw (inverse CDF, one uniform number per token); and the generation loops
+with and without the key/value cache."""
 import torch
 
 from uer.tools.kv_cache import CachedDecoder
