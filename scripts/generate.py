@@ -38,7 +38,8 @@ def build_parser():
                         help="Lines continued together (with the cache; results do not depend "
                              "on it).")
     parser.add_argument("--no_cache", action="store_true",
-                        help="Run the whole sequence for every token (UER-py's loop; slower).")
+                        help="Run the whole sequence for every token (UER-py's loop; slower; the "
+                             "same tokens up to rounding).")
     parser.add_argument("--no_cls", action="store_true",
                         help="Do not put [CLS] before the prompt (UER-py did not).")
     return parser
