@@ -3,14 +3,16 @@ from uer.errors import cli_main
 from uer.finetune.cli import finetune_opts, initialise, resolve
 from uer.finetune.engine import Engine
 from uer.finetune.tasks.cmrc import (DEFAULT_PARTIAL_ANSWER, PARTIAL_ANSWER_CHOICES, CmrcTask,
-                                     MachineReadingComprehension, cmrc_opts, read_cmrc)
+                                     MachineReadingComprehension, cmrc_opts,
+                                     limit_heap_fragmentation, read_cmrc)
 from uer.opts import new_parser
 from uer.seed import set_seed
 
 
 def build_parser():
     parser = new_parser(__doc__)
-    parser.add_argument("--train_path", type=str, required=True, help="Training JSON (SQuAD format).")
+    parser.add_argument("--train_path", type=str, required=True,
+                        help="Training JSON (SQuAD format).")
     parser.add_argument("--dev_path", type=str, required=True, help="Development JSON.")
     parser.add_argument("--test_path", type=str, default=None, help="Test JSON (optional).")
     finetune_opts(parser, "./models/cmrc_model.bin", batch_size=64, seq_length=100,
@@ -32,6 +34,7 @@ def main(argv=None):
     args = parse_args(argv)
     task = CmrcTask(args.vocab, args.seq_length, args.doc_stride, args.max_answer_length,
                     args.partial_answer)
+    limit_heap_fragmentation()  # bounded peak memory on long windows (see cmrc.py)
     set_seed(args.seed)
     train = read_cmrc(args.train_path, args.vocab, args.seq_length, answers="train")
     dev = read_cmrc(args.dev_path, args.vocab, args.seq_length, answers="eval")

@@ -20,6 +20,7 @@ start == end). A window holding the whole answer (answers[0]) points at it. A wi
 part of it points at [CLS] (0, 0). A window holding part of it does what ``partial_answer``
 says: "cls" points at [CLS], "clip" (UER-py) points at the part inside the window.
 """
+import ctypes
 import json
 import os
 
@@ -40,14 +41,33 @@ DEFAULT_PARTIAL_ANSWER = "cls"
 N_BEST = 20  # start and end candidates kept per window when decoding
 
 
+# Training memory. Windows make batches of many lengths, and glibc's heap fragments on them: the
+# peak RSS of training at --seq_length 512 --batch_size 8 on bert_tiny (live peak about 1.2 GB)
+# reached 2.9 GB in one epoch of 467 questions. Two remedies, measured on that run: batch lengths
+# rounded up to a few sizes (``padded_length``: 2.0 GB, no cost seen) and, in run_cmrc.py, tensors
+# of 8 MB or more in their own memory mappings (``limit_heap_fragmentation``: 1.65 GB together,
+# about 10% slower; 1 MB gave 1.2 GB but 33% slower).
+MMAP_THRESHOLD_BYTES = 8 << 20
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+
+
 def padded_length(longest, limit):
-    """Batch length: ``longest`` rounded up to a multiple of 1/8 to 1/16 of itself, at most
-    ``limit`` (--seq_length), so training sees a few batch shapes instead of hundreds (at most
-    12.5% more positions). With every shape different glibc's heap fragmented: the peak RSS of
-    training at --seq_length 512 --batch_size 8 on bert_tiny kept growing (2.9 GB after one epoch
-    of 467 questions, for a live peak of about 1.2 GB)."""
+    """Batch length: ``longest`` rounded up to a multiple of 1/16 to 1/8 of itself (at most
+    12.5% more positions), never beyond ``limit`` (--seq_length)."""
     step = 1 << max(0, longest.bit_length() - 4)
     return max(longest, min(-(-longest // step) * step, limit))
+
+
+def limit_heap_fragmentation(threshold=MMAP_THRESHOLD_BYTES):
+    """Allocations of ``threshold`` bytes or more get their own memory mapping, returned to the
+    system when freed (glibc's dynamic threshold would rise to 32 MB and keep them in the heap).
+    Nothing happens where the C library has no ``mallopt``. Returns True when applied."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
+
 
 # What a reader needs of the answers: "train" = answers[0] must sit at its answer_start (its
 # position gives the labels); "eval" = at least one answer text per question (positions unused;
@@ -71,8 +91,6 @@ class CharEncoder:
 
     def __init__(self, vocab):
         self.vocab = vocab
-        self.cls_id = vocab.cls_id
-        self.sep_id = vocab.sep_id
         self.space_id = vocab.get(" ", vocab.unk_id)
         self._cache = {}
 
@@ -171,8 +189,10 @@ def _training_answer(path, qid, context, answers):
                        f"({len(context)} characters)")
     found = context[start:start + len(text)]
     if found != text:
-        nearest = [i for i in (context.find(text),) if i >= 0]
-        hint = f"; the answer occurs at {nearest[0]}" if nearest else ""
+        places = [i for i in range(len(context)) if context.startswith(text, i)]
+        hint = ""
+        if places:
+            hint = f"; the answer occurs at {min(places, key=lambda i: abs(i - start))}"
         raise UerError(f"{where}: the context at answer_start {start} reads {_short(found)}, "
                        f"not the answer {_short(text)}{hint}")
     return start
@@ -289,7 +309,8 @@ def best_span(logits, first_len, length, max_answer_length, n_best=N_BEST):
     valid = (span_length >= 1) & (span_length <= max_answer_length)
     if not bool(valid.any()):
         return None
-    scores = (start_values.unsqueeze(1) + end_values.unsqueeze(0)).masked_fill(~valid, -float("inf"))
+    scores = start_values.unsqueeze(1) + end_values.unsqueeze(0)
+    scores = scores.masked_fill(~valid, -float("inf"))
     flat = int(scores.argmax())
     row, column = divmod(flat, count)
     return float(scores[row, column]), int(start_index[row]), int(end_index[column])
