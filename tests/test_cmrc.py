@@ -463,3 +463,22 @@ def test_defaults_and_clip_mode_trains(trained, capsys):
     run_cmrc.main(argv + ["--partial_answer", "clip"])
     assert LINE.search(capsys.readouterr().out)
     assert (trained["dir"] / "clip.bin").exists()
+
+
+def test_inference_input_errors_leave_no_output(trained, capsys):
+    out_path = trained["dir"] / "never_written.json"
+    base = ["--load_model_path", str(trained["model"]), "--vocab_path", trained["vocab"],
+            "--config_path", trained["config"], "--prediction_path", str(out_path)]
+    broken = write_json(trained["dir"] / "broken.json", '{"data": [')
+    long_question = write_json(trained["dir"] / "long.json", squad("abcdefghij", [
+        {"id": "L1", "question": "问" * 30}]))
+    cases = [([broken, "--seq_length", "32"], f"error: {broken}:1: not valid JSON"),
+             ([long_question, "--seq_length", "32"], f"error: {long_question}: question L1 is "
+                                                     "30 characters long: with --seq_length 32"),
+             ([trained["test"], "--doc_stride", "0"], "error: --doc_stride must be at least 1")]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            run_cmrc_infer.main(base + ["--test_path"] + argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 1 and err.startswith(message) and err.count("\n") == 1
+        assert not out_path.exists()
