@@ -53,33 +53,16 @@ class MultiHeadedAttention(nn.Module):
         self.dropout = dropout
         self.linear_layers = nn.ModuleList([nn.Linear(hidden_size, hidden_size) for _ in range(3)])
         self.final_linear = nn.Linear(hidden_size, hidden_size)
-        self._fused_cache = {}  # no-grad passes: concatenated weights, see _fused_weights
 
     def _split_heads(self, x):
         batch_size, seq_length, _ = x.shape
         return x.view(batch_size, seq_length, self.heads_num, self.per_head_size).transpose(1, 2)
 
-    def _fused_weights(self, linears):
-        """The linears' weights and biases concatenated. With autograd on they are concatenated
-        anew (the gradient must reach each linear); without it (prediction) the result is kept
-        until a weight changes in place or moves, which the tensors' versions and addresses
-        tell, so inference does not copy the Q/K/V weights on every call."""
-        if torch.is_grad_enabled():
-            return (torch.cat([linear.weight for linear in linears]),
-                    torch.cat([linear.bias for linear in linears]))
-        key = tuple((p._version, p.data_ptr(), p.dtype) for linear in linears
-                    for p in (linear.weight, linear.bias))
-        cached = self._fused_cache.get(len(linears))
-        if cached is None or cached[0] != key:
-            cached = (key, torch.cat([linear.weight for linear in linears]),
-                      torch.cat([linear.bias for linear in linears]))
-            self._fused_cache[len(linears)] = cached
-        return cached[1], cached[2]
-
     def _fused_projection(self, x, linears):
         """``x`` through several H -> H linears in one matmul on their concatenated weights
         (the cat costs far less than the matmuls it saves); one [B, heads, L, per_head] each."""
-        weight, bias = self._fused_weights(linears)
+        weight = torch.cat([linear.weight for linear in linears])
+        bias = torch.cat([linear.bias for linear in linears])
         batch_size, seq_length, _ = x.shape
         projected = F.linear(x, weight, bias).view(batch_size, seq_length, len(linears),
                                                    self.heads_num, self.per_head_size)
