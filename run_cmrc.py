@@ -20,8 +20,8 @@ def build_parser():
     cmrc_opts(parser)
     parser.add_argument("--partial_answer", choices=PARTIAL_ANSWER_CHOICES,
                         default=DEFAULT_PARTIAL_ANSWER,
-                        help="Training label of a window holding only part of the answer: cls = "
-                             "point at [CLS]; clip = point at the part inside the window (UER-py).")
+                        help="Training label of a window holding only part of the answer: clip = "
+                             "point at the part inside the window (UER-py); cls = point at [CLS].")
     return parser
 
 

@@ -18,8 +18,8 @@ from tests.conftest import REPO, shared_path
 
 import run_cmrc
 from uer.errors import UerError
-from uer.finetune.tasks.cmrc import (DEFAULT_PARTIAL_ANSWER, CharEncoder, CmrcExample, CmrcTask,
-                                     best_span, limit_heap_fragmentation, padded_length,
+from uer.finetune.tasks.cmrc import (CharEncoder, CmrcExample, CmrcTask, best_span,
+                                     limit_heap_fragmentation, padded_length,
                                      prediction_json, read_cmrc, window_spans)
 from uer.vocab import Vocab
 
@@ -444,12 +444,12 @@ def test_training_error_through_the_script(trained):
     assert not (trained["dir"] / "no.bin").exists()
 
 
-def test_defaults_and_clip_mode_trains(trained, capsys):
+def test_defaults_and_the_other_partial_mode_trains(trained, capsys):
     args = run_cmrc.parse_args(["--train_path", "t", "--dev_path", "d", "--vocab_path",
                                 trained["vocab"], "--config_path", trained["config"]])
     assert (args.batch_size, args.seq_length, args.learning_rate, args.epochs_num,
             args.doc_stride, args.max_answer_length, args.partial_answer,
-            args.output_model_path) == (64, 100, 3e-5, 3, 128, 30, DEFAULT_PARTIAL_ANSWER,
+            args.output_model_path) == (64, 100, 3e-5, 3, 128, 30, "clip",
                                         "./models/cmrc_model.bin")
     infer = run_cmrc_infer.parse_args(["--load_model_path", "m", "--vocab_path",
                                        trained["vocab"], "--test_path", "t",
@@ -458,11 +458,11 @@ def test_defaults_and_clip_mode_trains(trained, capsys):
         (64, 512, 128, 30)
     argv = list(trained["argv"])
     argv[argv.index("--epochs_num") + 1] = "1"
-    argv[argv.index("--output_model_path") + 1] = str(trained["dir"] / "clip.bin")
+    argv[argv.index("--output_model_path") + 1] = str(trained["dir"] / "cls.bin")
     argv = argv[:argv.index("--test_path")] + argv[argv.index("--test_path") + 2:]
-    run_cmrc.main(argv + ["--partial_answer", "clip"])
+    run_cmrc.main(argv + ["--partial_answer", "cls"])
     assert LINE.search(capsys.readouterr().out)
-    assert (trained["dir"] / "clip.bin").exists()
+    assert (trained["dir"] / "cls.bin").exists()
 
 
 def test_inference_input_errors_leave_no_output(trained, capsys):

@@ -1,6 +1,6 @@
 """Span-extraction reading comprehension (CMRC2018; run_cmrc and its inference script).
 
-One question = one example (``CmrcExample``). Its passage is cut into overlapping windows
+One question = one example (``CmrcExample``). Its passage is cut into windows
 (``Window``), each one model input ``[CLS] question [SEP] window [SEP]`` (segment 1 for
 ``[CLS] question [SEP]``, 2 for the rest). The head gives a start and an end logit per position;
 ``CmrcTask.combine`` decodes the windows of a question into one answer string.
@@ -18,7 +18,11 @@ later (``doc_stride`` is the step between window starts).
 Labels are positions in the window's sequence, the end INCLUSIVE (a one-character answer has
 start == end). A window holding the whole answer (answers[0]) points at it. A window holding no
 part of it points at [CLS] (0, 0). A window holding part of it does what ``partial_answer``
-says: "cls" points at [CLS], "clip" (UER-py) points at the part inside the window.
+says: "clip" (the default, as UER-py) points at the part inside the window, "cls" at [CLS].
+Measured on a held-out part of dev.json (bert_tiny from random init): with UER-py's default
+windows (--seq_length 100, --doc_stride 128, which do not overlap, so about 10% of the answers
+are whole in no window) clip scored 2.0 Avg points higher (paired standard error 0.7); with
+overlapping windows (256 / 128) the two were within noise (cls +0.4, standard error 0.5).
 """
 import ctypes
 import json
@@ -37,7 +41,7 @@ from uer.finetune.tasks.cmrc_metrics import evaluate, format_scores
 from uer.hparams import require
 
 PARTIAL_ANSWER_CHOICES = ("cls", "clip")
-DEFAULT_PARTIAL_ANSWER = "cls"
+DEFAULT_PARTIAL_ANSWER = "clip"
 N_BEST = 20  # start and end candidates kept per window when decoding
 
 
