@@ -9,7 +9,6 @@ encoded nor scored: their logit is -inf, so they never win and get probability 0
 them with "No Answer" sequences and let them compete).
 """
 import json
-import os
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from uer.errors import UerError
 from uer.finetune.heads import build_backbone
 from uer.finetune.metrics import report_classification
 from uer.finetune.pooling import encode_for_pooling
+from uer.finetune.jsonfile import load_json
 from uer.finetune.task import Task
 from uer.hparams import require
 
@@ -88,20 +88,6 @@ class ChoiceEncoder:
 
 
 # --- reading ---------------------------------------------------------------------------------
-
-def load_json(path):
-    """The parsed JSON of ``path``; a missing, non-UTF-8 or malformed file is a UerError."""
-    if not os.path.isfile(path):
-        raise UerError(f"{path}: file not found")
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            return json.load(handle)
-    except UnicodeDecodeError as err:
-        raise UerError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise UerError(f"{path}: not valid JSON ({err.msg} at line {err.lineno} "
-                       f"column {err.colno})") from None
-
 
 def _question_name(path, doc_index, q_index, number, question):
     qid = question.get("id") if isinstance(question, dict) else None

@@ -26,7 +26,6 @@ overlapping windows (256 / 128) the two were within noise (cls +0.4, standard er
 """
 import ctypes
 import json
-import os
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ from torch import nn
 from uer.errors import UerError
 from uer.finetune.batching import pad_src_seg
 from uer.finetune.heads import build_backbone
+from uer.finetune.jsonfile import load_json
 from uer.finetune.task import Task
 from uer.finetune.tasks.cmrc_metrics import evaluate, format_scores
 from uer.hparams import require
@@ -156,18 +156,6 @@ def question_too_long(path, qid, length, seq_length):
             f"(questions can have at most {seq_length - 4} characters; raise --seq_length)")
 
 
-def _load_json(path):
-    if not os.path.isfile(path):
-        raise UerError(f"{path}: file not found")
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            return json.load(handle)
-    except UnicodeDecodeError as err:
-        raise UerError(f"{path}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise UerError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-
-
 def _field(mapping, key, kind, where, kind_name):
     if not isinstance(mapping, dict):
         raise UerError(f"{where}: expected a JSON object")
@@ -211,7 +199,7 @@ def read_cmrc(path, vocab, seq_length=None, answers="train"):
     if answers not in ANSWER_MODES:
         raise ValueError(f"answers must be one of {ANSWER_MODES}")
     encoder = CharEncoder(vocab)
-    document = _load_json(path)
+    document = load_json(path)
     articles = _field(document, "data", list, path, "a list")
     examples, seen = [], set()
     for i, article in enumerate(articles):
