@@ -162,3 +162,72 @@ def test_missing_tensorflow_is_a_one_line_error(monkeypatch, vocab, tmp_path, ca
         google2uer.main(["--input_model_path", save_bin({}, tmp_path / "m.ckpt.index")[:-6],
                          "--output_model_path", str(tmp_path / "never.bin")])
     assert "pip install tensorflow-cpu" in capsys.readouterr().err
+
+
+def google_bert_graph(tf, prefix, config, batch):
+    """BERT's forward pass as Google's TF1 code builds it: variables made by name in a graph,
+    filled by ``tf.compat.v1.train.init_from_checkpoint`` (how Google's run_classifier.py loads a
+    checkpoint), then LayerNorm with eps 1e-12 and an additive -10000 attention mask. GELU is the
+    exact (erf) form: Google's original modeling.py used the tanh approximation, which alone
+    moves outputs by about 1e-3."""
+    v1 = tf.compat.v1
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    shapes = dict(tf.train.list_variables(prefix))
+    graph = tf.Graph()
+    with graph.as_default():
+        def var(name):
+            return v1.get_variable(name, shape=shapes[name], dtype=tf.float32)
+
+        def dense(x, scope):
+            return tf.matmul(x, var(scope + "/kernel")) + var(scope + "/bias")
+
+        def layer_norm(x, scope):
+            mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+            return ((x - mean) * tf.math.rsqrt(variance + 1e-12) * var(scope + "/gamma")
+                    + var(scope + "/beta"))
+
+        ids = tf.constant(batch["hf"]["input_ids"].numpy(), tf.int32)
+        types = tf.constant(batch["hf"]["token_type_ids"].numpy(), tf.int32)
+        mask = tf.constant(batch["hf"]["attention_mask"].numpy(), tf.float32)
+        rows, length = batch["src"].shape
+        x = (tf.gather(var("bert/embeddings/word_embeddings"), ids)
+             + tf.gather(var("bert/embeddings/token_type_embeddings"), types)
+             + var("bert/embeddings/position_embeddings")[:length][None])
+        x = tf.reshape(layer_norm(x, "bert/embeddings/LayerNorm"), [rows * length, hidden])
+        adder = (1.0 - mask[:, None, None, :]) * -10000.0
+
+        def split(t):
+            return tf.transpose(tf.reshape(t, [rows, length, heads, hidden // heads]), [0, 2, 1, 3])
+
+        for layer in range(config["num_hidden_layers"]):
+            scope = f"bert/encoder/layer_{layer}"
+            q, k, v = (split(dense(x, f"{scope}/attention/self/{n}")) for n in ("query", "key", "value"))
+            scores = tf.matmul(q, k, transpose_b=True) / float(hidden // heads) ** 0.5 + adder
+            context = tf.reshape(tf.transpose(tf.matmul(tf.nn.softmax(scores), v), [0, 2, 1, 3]),
+                                 [rows * length, hidden])
+            x = layer_norm(dense(context, f"{scope}/attention/output/dense") + x,
+                           f"{scope}/attention/output/LayerNorm")
+            inner = dense(x, f"{scope}/intermediate/dense")
+            inner = 0.5 * inner * (1.0 + tf.math.erf(inner / 2.0 ** 0.5))
+            x = layer_norm(dense(inner, f"{scope}/output/dense") + x, f"{scope}/output/LayerNorm")
+        out = tf.reshape(x, [rows, length, hidden])
+        # As Google's get_assignment_map_from_checkpoint: every graph variable, by its name.
+        made = [variable.name.split(":")[0] for variable in v1.global_variables()]
+        v1.train.init_from_checkpoint(prefix, {name: name for name in made})
+        with v1.Session(graph=graph) as session:
+            session.run(v1.global_variables_initializer())
+            return torch.from_numpy(session.run(out))
+
+
+def test_google_bert_code_loads_our_checkpoint(tf, vocab, batch, tmp_path):
+    """A UER model (UER-py's own LayerNorm) converted to Google loads by name into a TF1 graph
+    and computes our encoder output there within 1e-4."""
+    model, path, config_path = uer_model(vocab, tmp_path, "uer_ln", 31)
+    prefix = str(tmp_path / "g" / "bert_model.ckpt")
+    convert(uer2google.main, ["--input_model_path", path, "--config_path", config_path,
+                              "--output_model_path", prefix])
+    config = json.loads((tmp_path / "g" / "bert_config.json").read_text())
+    theirs = google_bert_graph(tf, prefix, config, batch)
+    ours = uer_outputs(path, config_path, vocab, batch)
+    diff = (ours["hidden"][batch["real"]] - theirs[batch["real"]]).abs().max().item()
+    assert diff < 1e-4, diff
