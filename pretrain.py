@@ -7,8 +7,9 @@ Example:
 """
 from uer.config import parse_with_config
 from uer.errors import cli_main
-from uer.opts import (TARGET_CHOICES, config_opts, masking_opts, model_opts, new_parser,
-                      optimizer_opts, vocab_opts)
+from uer.opts import (DEFAULT_INSTANCES_BUFFER_SIZE, config_opts, masking_opts, model_opts,
+                      new_parser, optimizer_opts, vocab_opts)
+from uer.targets import str2target
 from uer.vocab import load_vocab
 
 
@@ -34,7 +35,7 @@ def build_parser():
     steps.add_argument("--accumulation_steps", type=int, default=1,
                        help="Micro-batches per optimizer update.")
     steps.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
-    steps.add_argument("--instances_buffer_size", type=int, default=25600,
+    steps.add_argument("--instances_buffer_size", type=int, default=DEFAULT_INSTANCES_BUFFER_SIZE,
                        help="Loader shuffle window, in instances.")
     steps.add_argument("--group_by_length", action="store_true",
                        help="Batch instances of similar length together (within each shuffle "
@@ -49,7 +50,7 @@ def build_parser():
 
     model = parser.add_argument_group("model")
     model_opts(model)
-    model.add_argument("--target", choices=TARGET_CHOICES, default="bert",
+    model.add_argument("--target", choices=str2target, default="bert",
                        help="Pre-training objective; must match the dataset.")
     model.add_argument("--tie_weights", action="store_true",
                        help="Share the output layer's weight with the word embedding.")

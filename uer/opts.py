@@ -1,14 +1,15 @@
 """Option groups shared by the entry scripts: one definition, one default, one help text each.
 
-Names, choices and defaults follow UER-py 2020 (see SPEC.md §1)."""
+Names, choices and defaults follow UER-py 2020 (see SPEC.md §1). Component choices are the
+registries themselves: they import their modules only when argparse first reads them."""
 import argparse
 
-TOKENIZER_CHOICES = ["bert", "char", "space"]
-TARGET_CHOICES = ["bert", "lm", "cls", "mlm", "bilm", "albert"]
-EMBEDDING_CHOICES = ["bert", "word"]
-ENCODER_CHOICES = ["bert", "lstm", "gru", "cnn", "gatedcnn", "attn", "synt", "rcnn", "crnn",
-                   "gpt", "bilstm"]
-POOLING_CHOICES = ["mean", "max", "first", "last"]
+from uer.embeddings import str2embedding
+from uer.encoders import str2encoder
+from uer.tokenizers import str2tokenizer
+
+POOLING_CHOICES = ("mean", "max", "first", "last")
+DEFAULT_INSTANCES_BUFFER_SIZE = 25600  # pre-training loader's shuffle window (UER-py's)
 
 
 def new_parser(description=None):
@@ -25,7 +26,7 @@ def vocab_opts(parser, vocab_required=False):
 
 
 def tokenizer_opts(parser):
-    parser.add_argument("--tokenizer", choices=TOKENIZER_CHOICES, default="bert",
+    parser.add_argument("--tokenizer", choices=str2tokenizer, default="bert",
                         help="Tokenizer: bert (basic + WordPiece), char, or space.")
 
 
@@ -43,9 +44,9 @@ def masking_opts(parser):
 
 def model_opts(parser):
     """--embedding --encoder --bidirectional --factorized_embedding_parameterization --parameter_sharing"""
-    parser.add_argument("--embedding", choices=EMBEDDING_CHOICES, default="bert",
+    parser.add_argument("--embedding", choices=str2embedding, default="bert",
                         help="Embedding: bert = word+position+segment, word = word only.")
-    parser.add_argument("--encoder", choices=ENCODER_CHOICES, default="bert", help="Encoder type.")
+    parser.add_argument("--encoder", choices=str2encoder, default="bert", help="Encoder type.")
     parser.add_argument("--bidirectional", action="store_true",
                         help="Bidirectional lstm/gru (hidden size per direction is half).")
     parser.add_argument("--factorized_embedding_parameterization", action="store_true",

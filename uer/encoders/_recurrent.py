@@ -46,12 +46,18 @@ class RecurrentEncoder(nn.Module):
     """
 
     cell = None  # nn.LSTM or nn.GRU, set by the subclass
+    causal = True  # without --bidirectional: position t has read 0..t
+
+    @classmethod
+    def is_causal(cls, args):
+        return not getattr(args, "bidirectional", False)
 
     def __init__(self, args):
         super().__init__()
         self.bidirectional = bool(getattr(args, "bidirectional", False))
         # A backward direction reads the trailing padding first: no trimming then.
         self.padding_invariant = not self.bidirectional
+        self.causal = not self.bidirectional
         hidden_size = rnn_hidden_size(args, 2 if self.bidirectional else 1)
         self.rnn = build_rnn(self.cell, args.emb_size, hidden_size, args.layers_num,
                              args.dropout, self.bidirectional)

@@ -11,6 +11,7 @@ from uer.layers.multi_headed_attn import MultiHeadedAttention, padding_mask
 @str2encoder.register("attn")
 class AttnEncoder(nn.Module):
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+    causal = False
 
     def __init__(self, args):
         super().__init__()

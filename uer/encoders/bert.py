@@ -17,9 +17,9 @@ class BertEncoder(nn.Module):
     first layer; --parameter_sharing keeps one layer ``transformer`` applied layers_num times.
     """
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+    causal = False  # the gpt subclass sets this
 
     name = "bert"
-    causal = False  # the gpt subclass sets this
 
     def __init__(self, args):
         super().__init__()

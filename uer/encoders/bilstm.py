@@ -18,6 +18,12 @@ class BilstmEncoder(nn.Module):
     its output is flipped back, so position t of the backward half has read positions L-1..t.
     """
 
+    causal = False
+    padding_invariant = False  # the backward stack reads the trailing padding first
+    # Only this encoder keeps the two directions apart in every layer (torch's bidirectional
+    # lstm mixes them from layer 2 on): what --target bilm needs.
+    separate_directions = True
+
     def __init__(self, args):
         super().__init__()
         hidden_size = rnn_hidden_size(args, 2)

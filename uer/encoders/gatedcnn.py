@@ -24,6 +24,7 @@ def _extra_bias(hidden_size):
 @str2encoder.register("gatedcnn")
 class GatedcnnEncoder(nn.Module):
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+    causal = True  # causal convolutions (and a forward LSTM): position t reads 0..t
 
     def __init__(self, args):
         super().__init__()

@@ -18,6 +18,7 @@ DEFAULT_KERNEL_SIZE = 3
 @str2encoder.register("rcnn")
 class RcnnEncoder(nn.Module):
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+    causal = True  # causal convolutions (and a forward LSTM): position t reads 0..t
 
     def __init__(self, args):
         super().__init__()

@@ -22,6 +22,7 @@ DEFAULT_HIDDEN_ACT = "gelu"
 class SyntEncoder(nn.Module):
     # Shorter inputs use the first L columns of the fixed-width weights, padding keys masked.
     padding_invariant = True
+    causal = False
 
     def __init__(self, args):
         super().__init__()

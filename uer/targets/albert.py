@@ -1,7 +1,7 @@
 """ALBERT target: MLM projected back to emb_size, plus sentence-order prediction (SPEC §4.5)."""
 from uer.hparams import require
 from uer.targets import str2target
-from uer.targets.bert import BertTarget
+from uer.targets.bert import BertTarget, mlm_and_sentence_metrics
 
 
 @str2target.register("albert")
@@ -12,6 +12,7 @@ class AlbertTarget(BertTarget):
 
     name = "albert"
     sentence_head = "sop"
+    metrics = mlm_and_sentence_metrics("sop")
 
     def mlm_size(self, args):
         return require(args, "emb_size", f"target {self.name}")

@@ -5,6 +5,7 @@ from torch import nn
 from uer.errors import UerError
 from uer.hparams import require
 from uer.targets import str2target
+from uer.report import TargetMetrics
 from uer.targets.common import sentence_loss
 
 
@@ -15,6 +16,12 @@ class ClsTarget(nn.Module):
 
     name = "cls"
     tied_output_name = None
+    batch_fields = ("src", "label", "seg")
+    # UER-py's cls pre-training was commented out; its line follows the mlm/lm shape.
+    metrics = TargetMetrics(("loss", "correct"), ("loss",), (("acc", "correct", "instances"),),
+                            "| acc: {acc:3.3f}")
+    padding_invariant = True
+    labels_from_dataset = True  # the trainer sets args.labels_num from the dataset header
 
     def __init__(self, args, vocab_size):
         super().__init__()

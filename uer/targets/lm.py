@@ -3,7 +3,7 @@ from torch import nn
 
 from uer.hparams import require
 from uer.targets import str2target
-from uer.targets.common import token_prediction_loss
+from uer.targets.common import TOKEN_METRICS, token_prediction_loss
 
 
 @str2target.register("lm")
@@ -13,6 +13,11 @@ class LmTarget(nn.Module):
 
     name = "lm"
     tied_output_name = "output_layer"
+    batch_fields = ("src", "tgt", "seg")
+    metrics = TOKEN_METRICS
+    padding_invariant = True
+    # A left-to-right LM on an encoder that looks ahead would see the token it must predict.
+    needs_causal_encoder = True
 
     def __init__(self, args, vocab_size):
         super().__init__()

@@ -5,7 +5,7 @@ from torch import nn
 from uer.hparams import require
 from uer.layers.layer_norm import layer_norm_from_args
 from uer.targets import str2target
-from uer.targets.common import token_prediction_loss
+from uer.targets.common import TOKEN_METRICS, token_prediction_loss
 
 
 @str2target.register("mlm")
@@ -16,6 +16,9 @@ class MlmTarget(nn.Module):
 
     name = "mlm"
     tied_output_name = "mlm_linear_2"
+    batch_fields = ("src", "tgt_mlm", "seg")
+    metrics = TOKEN_METRICS
+    padding_invariant = True
 
     def __init__(self, args, vocab_size):
         super().__init__()
