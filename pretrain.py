@@ -5,7 +5,7 @@ Example:
         --output_model_path models/output_model.bin --config_path models/bert_tiny_config.json \
         --total_steps 10000 --save_checkpoint_steps 5000 --target bert
 """
-from uer.config import parse_with_config
+from uer.config import bounded, parse_with_config
 from uer.errors import cli_main
 from uer.opts import (DEFAULT_INSTANCES_BUFFER_SIZE, config_opts, masking_opts, model_opts,
                       new_parser, optimizer_opts, vocab_opts)
@@ -75,6 +75,13 @@ def build_parser():
     dist.add_argument("--dist_timeout", type=float, default=None,
                       help="Seconds to wait for the other processes (default: $UER_DIST_TIMEOUT "
                            "or 1800).")
+    # Ranges checked by parse_with_config, typed or from the config (trainer.check_step_options
+    # checks the step options again for Python callers).
+    for option in ("--total_steps", "--save_checkpoint_steps", "--report_steps",
+                   "--accumulation_steps", "--batch_size", "--instances_buffer_size"):
+        bounded(parser, option, minimum=1)
+    bounded(parser, "--dropout", minimum=0.0, maximum=1.0)
+    bounded(parser, "--max_grad_norm", minimum=0.0)
     return parser
 
 

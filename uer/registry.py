@@ -33,6 +33,7 @@ class Registry:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is already registered")
             self._entries[name] = obj
+            obj.component_name = f"{self.kind} {name}"  # how errors name it: "encoder bert"
             return obj
 
         return decorator

@@ -2,7 +2,6 @@
 import torch
 from torch import nn
 
-from uer.hparams import require
 from uer.targets import str2target
 from uer.report import TargetMetrics
 from uer.targets.common import sentence_loss
@@ -33,7 +32,7 @@ class BertTarget(MlmTarget):
 
     def __init__(self, args, vocab_size):
         super().__init__(args, vocab_size)
-        hidden_size = require(args, "hidden_size", f"target {self.name}")
+        hidden_size = self.mlm_linear_1.in_features
         # Registered as nsp_linear_* (bert) or sop_linear_* (albert): the checkpoint names.
         setattr(self, f"{self.sentence_head}_linear_1", nn.Linear(hidden_size, hidden_size))
         setattr(self, f"{self.sentence_head}_linear_2", nn.Linear(hidden_size, 2))

@@ -1,7 +1,7 @@
 """Left-to-right language model target (SPEC §4.4): next-token loss at every labelled position."""
 from torch import nn
 
-from uer.hparams import require
+from uer.hparams import HIDDEN_SIZE, read
 from uer.targets import str2target
 from uer.targets.common import TOKEN_METRICS, token_prediction_loss
 
@@ -18,10 +18,11 @@ class LmTarget(nn.Module):
     padding_invariant = True
     # A left-to-right LM on an encoder that looks ahead would see the token it must predict.
     needs_causal_encoder = True
+    config_keys = (HIDDEN_SIZE,)
 
     def __init__(self, args, vocab_size):
         super().__init__()
-        self.output_layer = nn.Linear(require(args, "hidden_size", "target lm"), vocab_size)
+        self.output_layer = nn.Linear(read(args, self).hidden_size, vocab_size)
 
     def forward(self, memory_bank, tgt):
         # Logits only for the labelled rows: padding never reaches the H x V projection, which
