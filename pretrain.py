@@ -80,8 +80,8 @@ def build_parser():
     for option in ("--total_steps", "--save_checkpoint_steps", "--report_steps",
                    "--accumulation_steps", "--batch_size", "--instances_buffer_size"):
         bounded(parser, option, minimum=1)
-    bounded(parser, "--dropout", minimum=0.0, maximum=1.0)
-    bounded(parser, "--max_grad_norm", minimum=0.0)
+    bounded(parser, "--dropout", minimum=0, maximum=1)
+    bounded(parser, "--max_grad_norm", minimum=0)
     return parser
 
 

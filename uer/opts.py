@@ -42,7 +42,7 @@ def masking_opts(parser):
     parser.add_argument("--span_geo_prob", type=float, default=0.2,
                         help="p of the truncated geometric distribution of span lengths.")
     parser.add_argument("--span_max_length", type=int, default=10, help="Longest masked span.")
-    bounded(parser, "--span_geo_prob", above=0.0, maximum=1.0)
+    bounded(parser, "--span_geo_prob", above=0, maximum=1)
     bounded(parser, "--span_max_length", minimum=1)
 
 
@@ -66,10 +66,10 @@ def optimizer_opts(parser, learning_rate=2e-5, betas=False):
     if betas:
         parser.add_argument("--beta1", type=float, default=0.9, help="Adam beta1.")
         parser.add_argument("--beta2", type=float, default=0.999, help="Adam beta2.")
-        bounded(parser, "--beta1", minimum=0.0, maximum=1.0)
-        bounded(parser, "--beta2", minimum=0.0, maximum=1.0)
-    bounded(parser, "--learning_rate", above=0.0)
-    bounded(parser, "--warmup", minimum=0.0, maximum=1.0)
+        bounded(parser, "--beta1", minimum=0, maximum=1)
+        bounded(parser, "--beta2", minimum=0, maximum=1)
+    bounded(parser, "--learning_rate", above=0)
+    bounded(parser, "--warmup", minimum=0, maximum=1)
     fp16_opts(parser)
 
 
@@ -90,7 +90,7 @@ def training_opts(parser, dropout=0.5, epochs_num=3, seed=7):
     parser.add_argument("--epochs_num", type=int, default=epochs_num, help="Number of epochs.")
     parser.add_argument("--report_steps", type=int, default=100, help="Report every n steps.")
     parser.add_argument("--seed", type=int, default=seed, help="Random seed.")
-    bounded(parser, "--dropout", minimum=0.0, maximum=1.0)
+    bounded(parser, "--dropout", minimum=0, maximum=1)
     bounded(parser, "--epochs_num", minimum=1)
     bounded(parser, "--report_steps", minimum=1)
 
@@ -105,4 +105,4 @@ def soft_target_opts(parser):
                         help="Train on the teacher logits column too (distillation).")
     parser.add_argument("--soft_alpha", type=float, default=0.5,
                         help="Weight of the soft-target MSE loss.")
-    bounded(parser, "--soft_alpha", minimum=0.0, maximum=1.0)
+    bounded(parser, "--soft_alpha", minimum=0, maximum=1)

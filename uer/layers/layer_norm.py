@@ -80,7 +80,7 @@ def build_layer_norm(hidden_size, formula=None, eps=None):
 
 # The config keys of layer_norm_from_args, for the config_keys of the components that call it.
 LAYER_NORM_KEYS = (Key("layernorm", str, choices=LAYERNORM_FORMULAS, default=None),
-                   Key("layernorm_eps", float, above=0.0, default=None))
+                   Key("layernorm_eps", float, above=0, default=None))
 
 
 def layer_norm_from_args(args, hidden_size):
