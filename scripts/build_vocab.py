@@ -73,7 +73,7 @@ def count_range(job):
     counts = collections.Counter()
     with open(path, "rb") as handle:
         handle.seek(start)
-        position, line_no = start, None
+        position = start
         while position < end:
             raw = handle.readline()
             if not raw:

@@ -1,9 +1,7 @@
 """A fine-tuning run reads and validates its vocabulary file once (the tokenizer gets the
 vocabulary that option resolution loaded)."""
-import pytest
 
 from _finetune_data import easy_rows, write_config, write_tsv
-from tests.conftest import REPO
 
 import run_classifier
 from uer.vocab import Vocab
