@@ -66,7 +66,6 @@ LAYERS_NUM = Key("layers_num", int, minimum=1)
 HEADS_NUM = Key("heads_num", int, minimum=1, divides="hidden_size")
 FEEDFORWARD_SIZE = Key("feedforward_size", int, minimum=1)
 DROPOUT = Key("dropout", float, minimum=0, maximum=1)
-HIDDEN_ACT = Key("hidden_act", str)  # the names are checked by uer.layers.activation
 KERNEL_SIZE = Key("kernel_size", int, minimum=1, default=3)  # UER-py's --kernel_size default
 
 

@@ -99,8 +99,8 @@ class PretrainLoader:
 
     def __init__(self, dataset_path, batch_size, rank=0, world_size=1,
                  instances_buffer_size=DEFAULT_INSTANCES_BUFFER_SIZE, seed=7, vocab=None,
-                 span_masking=False,
-                 span_geo_prob=0.2, span_max_length=10, group_by_length=False):
+                 span_masking=False, span_geo_prob=0.2, span_max_length=10,
+                 group_by_length=False):
         if batch_size < 1:
             raise UerError(f"--batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world_size:

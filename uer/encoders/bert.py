@@ -4,8 +4,9 @@ from torch import nn
 
 from uer.encoders import str2encoder
 from uer.errors import UerError
-from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HEADS_NUM, HIDDEN_ACT, HIDDEN_SIZE,
-                         LAYERS_NUM, read)
+from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HEADS_NUM, HIDDEN_SIZE, LAYERS_NUM,
+                         read)
+from uer.layers.activation import HIDDEN_ACT
 from uer.layers.layer_norm import LAYER_NORM_KEYS
 from uer.layers.multi_headed_attn import padding_mask
 from uer.layers.transformer import TransformerLayer

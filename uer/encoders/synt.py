@@ -12,6 +12,7 @@ from uer.encoders import str2encoder
 from uer.encoders._projection import input_projection, project
 from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HIDDEN_SIZE, LAYERS_NUM, Key,
                          read)
+from uer.layers.activation import HIDDEN_ACT
 from uer.layers.multi_headed_attn import padding_mask
 from uer.layers.synthesizer import SYNT_TYPES, SynthesizerLayer
 
@@ -24,7 +25,8 @@ class SyntEncoder(nn.Module):
     config_keys = (EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, FEEDFORWARD_SIZE, DROPOUT,
                    Key("seq_length", int, minimum=1),
                    Key("synt_type", str, choices=tuple(SYNT_TYPES), default="dense"),
-                   Key("hidden_act", str, default="gelu"))  # UER-py's synt configs had none
+                   # UER-py's synt configs had no hidden_act: gelu then.
+                   Key("hidden_act", str, choices=HIDDEN_ACT.choices, default="gelu"))
 
     def __init__(self, args):
         super().__init__()
