@@ -7,8 +7,9 @@ Example:
 """
 from uer.config import bounded, parse_with_config
 from uer.errors import cli_main
-from uer.opts import (DEFAULT_INSTANCES_BUFFER_SIZE, config_opts, masking_opts, model_opts,
-                      new_parser, optimizer_opts, vocab_opts)
+from uer.constants import INSTANCES_BUFFER_SIZE
+from uer.opts import (config_opts, masking_opts, model_opts, new_parser, optimizer_opts,
+                      vocab_opts)
 from uer.targets import str2target
 from uer.vocab import load_vocab
 
@@ -35,7 +36,7 @@ def build_parser():
     steps.add_argument("--accumulation_steps", type=int, default=1,
                        help="Micro-batches per optimizer update.")
     steps.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
-    steps.add_argument("--instances_buffer_size", type=int, default=DEFAULT_INSTANCES_BUFFER_SIZE,
+    steps.add_argument("--instances_buffer_size", type=int, default=INSTANCES_BUFFER_SIZE,
                        help="Loader shuffle window, in instances.")
     steps.add_argument("--group_by_length", action="store_true",
                        help="Batch instances of similar length together (within each shuffle "

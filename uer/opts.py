@@ -5,13 +5,13 @@ registries themselves: they import their modules only when argparse first reads 
 import argparse
 
 from uer.config import bounded
+from uer.constants import SPAN_GEO_PROB, SPAN_MAX_LENGTH
 
 from uer.embeddings import str2embedding
 from uer.encoders import str2encoder
 from uer.tokenizers import str2tokenizer
 
 POOLING_CHOICES = ("mean", "max", "first", "last")
-DEFAULT_INSTANCES_BUFFER_SIZE = 25600  # pre-training loader's shuffle window (UER-py's)
 
 
 def new_parser(description=None):
@@ -39,9 +39,10 @@ def config_opts(parser, default="./models/bert_base_config.json"):
 
 def masking_opts(parser):
     parser.add_argument("--span_masking", action="store_true", help="Mask contiguous spans.")
-    parser.add_argument("--span_geo_prob", type=float, default=0.2,
+    parser.add_argument("--span_geo_prob", type=float, default=SPAN_GEO_PROB,
                         help="p of the truncated geometric distribution of span lengths.")
-    parser.add_argument("--span_max_length", type=int, default=10, help="Longest masked span.")
+    parser.add_argument("--span_max_length", type=int, default=SPAN_MAX_LENGTH,
+                        help="Longest masked span.")
     bounded(parser, "--span_geo_prob", above=0, maximum=1)
     bounded(parser, "--span_max_length", minimum=1)
 

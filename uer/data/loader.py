@@ -65,7 +65,7 @@ import torch
 from uer.data.masking import mask_batch
 from uer.data.storage import open_dataset, read_header
 from uer.errors import UerError
-from uer.opts import DEFAULT_INSTANCES_BUFFER_SIZE
+from uer.constants import INSTANCES_BUFFER_SIZE, SPAN_GEO_PROB, SPAN_MAX_LENGTH
 from uer.targets import str2target
 
 
@@ -86,11 +86,11 @@ def build_pretrain_loader(args, rank=0, world_size=1):
     check_dataset(args.dataset_path, args.target, getattr(args, "vocab", None))
     return PretrainLoader(args.dataset_path, args.batch_size, rank=rank, world_size=world_size,
                           instances_buffer_size=getattr(args, "instances_buffer_size",
-                                                        DEFAULT_INSTANCES_BUFFER_SIZE),
+                                                        INSTANCES_BUFFER_SIZE),
                           seed=getattr(args, "seed", 7), vocab=getattr(args, "vocab", None),
                           span_masking=getattr(args, "span_masking", False),
-                          span_geo_prob=getattr(args, "span_geo_prob", 0.2),
-                          span_max_length=getattr(args, "span_max_length", 10),
+                          span_geo_prob=getattr(args, "span_geo_prob", SPAN_GEO_PROB),
+                          span_max_length=getattr(args, "span_max_length", SPAN_MAX_LENGTH),
                           group_by_length=getattr(args, "group_by_length", False))
 
 
@@ -98,9 +98,9 @@ class PretrainLoader:
     """Endless batches of one rank's share of a dataset file (see the module docstring)."""
 
     def __init__(self, dataset_path, batch_size, rank=0, world_size=1,
-                 instances_buffer_size=DEFAULT_INSTANCES_BUFFER_SIZE, seed=7, vocab=None,
-                 span_masking=False, span_geo_prob=0.2, span_max_length=10,
-                 group_by_length=False):
+                 instances_buffer_size=INSTANCES_BUFFER_SIZE, seed=7, vocab=None,
+                 span_masking=False, span_geo_prob=SPAN_GEO_PROB,
+                 span_max_length=SPAN_MAX_LENGTH, group_by_length=False):
         if batch_size < 1:
             raise UerError(f"--batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world_size:
