@@ -8,7 +8,8 @@ Example:
 import sys
 
 from uer.errors import UerError, cli_main
-from uer.opts import TARGET_CHOICES, masking_opts, new_parser, tokenizer_opts, vocab_opts
+from uer.data.builders import str2builder
+from uer.opts import masking_opts, new_parser, tokenizer_opts, vocab_opts
 
 
 def build_parser():
@@ -20,7 +21,7 @@ def build_parser():
     tokenizer_opts(parser)
     parser.add_argument("--processes_num", type=int, default=1,
                         help="Split the corpus into this many parts built in parallel.")
-    parser.add_argument("--target", choices=TARGET_CHOICES, default="bert",
+    parser.add_argument("--target", choices=str2builder, default="bert",
                         help="Pre-training target; decides the instance layout.")
     parser.add_argument("--docs_buffer_size", type=int, default=100000,
                         help="Documents held in memory at once (bert: the pool of random next "

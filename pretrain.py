@@ -5,10 +5,12 @@ Example:
         --output_model_path models/output_model.bin --config_path models/bert_tiny_config.json \
         --total_steps 10000 --save_checkpoint_steps 5000 --target bert
 """
-from uer.config import parse_with_config
+from uer.config import bounded, parse_with_config
 from uer.errors import cli_main
-from uer.opts import (TARGET_CHOICES, config_opts, masking_opts, model_opts, new_parser,
-                      optimizer_opts, vocab_opts)
+from uer.constants import INSTANCES_BUFFER_SIZE
+from uer.opts import (config_opts, masking_opts, model_opts, new_parser, optimizer_opts,
+                      vocab_opts)
+from uer.targets import str2target
 from uer.vocab import load_vocab
 
 
@@ -34,7 +36,7 @@ def build_parser():
     steps.add_argument("--accumulation_steps", type=int, default=1,
                        help="Micro-batches per optimizer update.")
     steps.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
-    steps.add_argument("--instances_buffer_size", type=int, default=25600,
+    steps.add_argument("--instances_buffer_size", type=int, default=INSTANCES_BUFFER_SIZE,
                        help="Loader shuffle window, in instances.")
     steps.add_argument("--group_by_length", action="store_true",
                        help="Batch instances of similar length together (within each shuffle "
@@ -49,7 +51,7 @@ def build_parser():
 
     model = parser.add_argument_group("model")
     model_opts(model)
-    model.add_argument("--target", choices=TARGET_CHOICES, default="bert",
+    model.add_argument("--target", choices=str2target, default="bert",
                        help="Pre-training objective; must match the dataset.")
     model.add_argument("--tie_weights", action="store_true",
                        help="Share the output layer's weight with the word embedding.")
@@ -74,6 +76,13 @@ def build_parser():
     dist.add_argument("--dist_timeout", type=float, default=None,
                       help="Seconds to wait for the other processes (default: $UER_DIST_TIMEOUT "
                            "or 1800).")
+    # Ranges checked by parse_with_config, typed or from the config (trainer.check_step_options
+    # checks the step options again for Python callers).
+    for option in ("--total_steps", "--save_checkpoint_steps", "--report_steps",
+                   "--accumulation_steps", "--batch_size", "--instances_buffer_size"):
+        bounded(parser, option, minimum=1)
+    bounded(parser, "--dropout", minimum=0, maximum=1)
+    bounded(parser, "--max_grad_norm", minimum=0)
     return parser
 
 

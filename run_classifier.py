@@ -1,5 +1,5 @@
 """Fine-tune a pre-trained model for sentence or sentence-pair classification."""
-from uer.errors import UerError, cli_main
+from uer.errors import cli_main
 from uer.finetune.cli import build_tokenizer, finetune_opts, initialise, resolve
 from uer.finetune.encoding import PairEncoder
 from uer.finetune.engine import Engine
@@ -38,8 +38,6 @@ def main(argv=None):
     test = None
     if args.test_path:
         test = read_classification(args.test_path, encoder, labels_num=labels_num)
-    if not 0.0 <= args.soft_alpha <= 1.0:
-        raise UerError(f"--soft_alpha must be in [0, 1], got {args.soft_alpha}")
     model = initialise(Classifier(args, labels_num), args)
     task = ClassificationTask(labels_num, args.soft_targets, args.soft_alpha)
     Engine(args, task, model).fit(train, dev, test)

@@ -13,7 +13,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from uer.errors import UerError, cli_main  # noqa: E402
-from uer.opts import TOKENIZER_CHOICES, new_parser  # noqa: E402
+from uer.opts import new_parser  # noqa: E402
+from uer.tokenizers import str2tokenizer  # noqa: E402
 
 RESERVED_VOCAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                               "models", "reserved_vocab.txt")
@@ -26,7 +27,7 @@ def parse_args(argv=None):
     parser.add_argument("--vocab_path", required=True, help="Output vocabulary file.")
     parser.add_argument("--spm_model_path", default=None,
                         help="Count sentencepiece pieces of this model (with --tokenizer bert).")
-    parser.add_argument("--tokenizer", choices=TOKENIZER_CHOICES, default="space",
+    parser.add_argument("--tokenizer", choices=str2tokenizer, default="space",
                         help="bert: basic tokenization (words, CJK characters, punctuation); "
                              "char: characters; space: space-separated tokens.")
     parser.add_argument("--min_count", type=int, default=1, help="Drop tokens seen fewer times.")
@@ -72,7 +73,7 @@ def count_range(job):
     counts = collections.Counter()
     with open(path, "rb") as handle:
         handle.seek(start)
-        position, line_no = start, None
+        position = start
         while position < end:
             raw = handle.readline()
             if not raw:

@@ -10,7 +10,7 @@ from uer.checkpoint import WRAPPER_PREFIXES  # noqa: E402
 from uer.config import parse_with_config  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.model import build_embedding, build_encoder, build_model  # noqa: E402
-from uer.opts import TARGET_CHOICES  # noqa: E402
+from uer.targets import str2target  # noqa: E402
 from uer.tools.common import model_parser, read_raw_state_dict  # noqa: E402
 from uer.vocab import load_vocab  # noqa: E402
 
@@ -34,7 +34,7 @@ def build_parser():
     parser = model_parser(__doc__, config_default="./models/bert_base_config.json",
                           tokenizer=False)
     parser.add_argument("--input_model_path", required=True, help="Checkpoint to check.")
-    parser.add_argument("--target", choices=TARGET_CHOICES + ["none"], default="bert",
+    parser.add_argument("--target", choices=[*str2target, "none"], default="bert",
                         help="Pre-training head the checkpoint should hold; none = check the "
                              "embedding and encoder only (fine-tuned models: heads are listed).")
     parser.add_argument("--labels_num", type=int, default=2, help="Labels of --target cls.")

@@ -204,11 +204,12 @@ def test_synt_shorter_input_equals_padding_to_seq_length(synt_type):
 
 
 def test_synt_and_attn_config_errors():
-    with pytest.raises(UerError, match="synt_type 'sparse' is unknown"):
+    with pytest.raises(UerError, match="config key 'synt_type' must be one of dense, random, "
+                                       "got 'sparse' \\(encoder synt\\)"):
         build("synt", synt_type="sparse")
-    with pytest.raises(UerError, match="needs 'seq_length'"):
+    with pytest.raises(UerError, match="config key 'seq_length' is required by encoder synt"):
         build("synt", seq_length=None)
-    with pytest.raises(UerError, match="needs 'heads_num'"):
+    with pytest.raises(UerError, match="config key 'heads_num' is required by encoder attn"):
         build("attn", heads_num=None)
     # UER-py's synt crashed for want of hidden_act; ours defaults to gelu.
     assert build("synt", hidden_act=None) is not None

@@ -11,6 +11,7 @@ Library surface:
 layers_num, dropout, hidden_act, kernel_size, ...), the model options of ``uer.opts.model_opts``
 and ``args.vocab`` (a ``uer.vocab.Vocab``; its length is the vocabulary size).
 """
+import argparse
 
 from torch import nn
 
@@ -19,15 +20,8 @@ from uer.embeddings import str2embedding
 from uer.encoders import str2encoder
 from uer.errors import UerError
 from uer.hparams import vocab_size_of
-from uer.opts import ENCODER_CHOICES, model_opts, new_parser
+from uer.opts import model_opts, new_parser
 from uer.targets import str2target
-
-# Encoders whose output at position t depends on tokens 0..t only; a left-to-right LM on any
-# other encoder would see the token it has to predict (lstm/gru only when not bidirectional).
-CAUSAL_ENCODERS = {"gpt", "lstm", "gru", "cnn", "gatedcnn", "rcnn", "crnn"}
-# bilm reads a forward half and a backward half of the hidden state; only bilstm keeps the two
-# directions apart in every layer (torch's bidirectional lstm mixes them from layer 2 on).
-BILM_ENCODERS = {"bilstm"}
 
 
 class Model(nn.Module):
@@ -56,35 +50,40 @@ def build_embedding(args):
 
 
 def build_encoder(args):
-    name = getattr(args, "encoder", "bert")
-    if name in ENCODER_CHOICES and name not in str2encoder:
-        raise UerError(f"encoder '{name}' is not available yet (--encoder)")
-    return str2encoder[name](args)
+    return str2encoder[getattr(args, "encoder", "bert")](args)
 
 
 def build_target(args):
     return str2target[getattr(args, "target", "bert")](args, vocab_size_of(args))
 
 
-def is_causal_encoder(args):
-    encoder = getattr(args, "encoder", "bert")
-    if encoder in ("lstm", "gru") and getattr(args, "bidirectional", False):
-        return False
-    return encoder in CAUSAL_ENCODERS
+def encoder_is_causal(encoder_class, args):
+    """The encoder's declaration: ``causal`` (output at t reads tokens 0..t only), or its
+    ``is_causal(args)`` where options decide (lstm/gru --bidirectional)."""
+    decide = getattr(encoder_class, "is_causal", None)
+    return bool(decide(args) if decide is not None else getattr(encoder_class, "causal", False))
 
 
 def check_combination(args):
-    """Refuse encoder/target pairs whose objective is meaningless (UER-py trains them silently)."""
+    """Refuse encoder/target pairs whose objective is meaningless (UER-py trains them silently):
+    the target declares what it needs, the encoder what it is."""
     encoder = getattr(args, "encoder", "bert")
     target = getattr(args, "target", "bert")
-    if target == "lm" and not is_causal_encoder(args):
+    target_class, encoder_class = str2target[target], str2encoder[encoder]
+    plain = argparse.Namespace(bidirectional=False)
+    if getattr(target_class, "needs_causal_encoder", False) and not encoder_is_causal(
+            encoder_class, args):
         suffix = " --bidirectional" if getattr(args, "bidirectional", False) else ""
-        raise UerError(f"--target lm with --encoder {encoder}{suffix}: the encoder sees the "
+        causal = [name for name in str2encoder if encoder_is_causal(str2encoder[name], plain)]
+        raise UerError(f"--target {target} with --encoder {encoder}{suffix}: the encoder sees the "
                        "tokens the language model must predict; use a left-to-right encoder ("
-                       + ", ".join(sorted(CAUSAL_ENCODERS)) + ")")
-    if target == "bilm" and encoder not in BILM_ENCODERS:
-        raise UerError(f"--target bilm with --encoder {encoder}: bilm needs separate forward "
-                       "and backward directions; use --encoder bilstm")
+                       + ", ".join(causal) + ")")
+    if getattr(target_class, "needs_separate_directions", False) and not getattr(
+            encoder_class, "separate_directions", False):
+        separate = [name for name in str2encoder
+                    if getattr(str2encoder[name], "separate_directions", False)]
+        raise UerError(f"--target {target} with --encoder {encoder}: {target} needs separate "
+                       "forward and backward directions; use --encoder " + " or ".join(separate))
 
 
 def tie_weights(model):

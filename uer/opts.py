@@ -1,14 +1,17 @@
 """Option groups shared by the entry scripts: one definition, one default, one help text each.
 
-Names, choices and defaults follow UER-py 2020 (see SPEC.md §1)."""
+Names, choices and defaults follow UER-py 2020 (see SPEC.md §1). Component choices are the
+registries themselves: they import their modules only when argparse first reads them."""
 import argparse
 
-TOKENIZER_CHOICES = ["bert", "char", "space"]
-TARGET_CHOICES = ["bert", "lm", "cls", "mlm", "bilm", "albert"]
-EMBEDDING_CHOICES = ["bert", "word"]
-ENCODER_CHOICES = ["bert", "lstm", "gru", "cnn", "gatedcnn", "attn", "synt", "rcnn", "crnn",
-                   "gpt", "bilstm"]
-POOLING_CHOICES = ["mean", "max", "first", "last"]
+from uer.config import bounded
+from uer.constants import SPAN_GEO_PROB, SPAN_MAX_LENGTH
+
+from uer.embeddings import str2embedding
+from uer.encoders import str2encoder
+from uer.tokenizers import str2tokenizer
+
+POOLING_CHOICES = ("mean", "max", "first", "last")
 
 
 def new_parser(description=None):
@@ -25,7 +28,7 @@ def vocab_opts(parser, vocab_required=False):
 
 
 def tokenizer_opts(parser):
-    parser.add_argument("--tokenizer", choices=TOKENIZER_CHOICES, default="bert",
+    parser.add_argument("--tokenizer", choices=str2tokenizer, default="bert",
                         help="Tokenizer: bert (basic + WordPiece), char, or space.")
 
 
@@ -36,16 +39,19 @@ def config_opts(parser, default="./models/bert_base_config.json"):
 
 def masking_opts(parser):
     parser.add_argument("--span_masking", action="store_true", help="Mask contiguous spans.")
-    parser.add_argument("--span_geo_prob", type=float, default=0.2,
+    parser.add_argument("--span_geo_prob", type=float, default=SPAN_GEO_PROB,
                         help="p of the truncated geometric distribution of span lengths.")
-    parser.add_argument("--span_max_length", type=int, default=10, help="Longest masked span.")
+    parser.add_argument("--span_max_length", type=int, default=SPAN_MAX_LENGTH,
+                        help="Longest masked span.")
+    bounded(parser, "--span_geo_prob", above=0, maximum=1)
+    bounded(parser, "--span_max_length", minimum=1)
 
 
 def model_opts(parser):
     """--embedding --encoder --bidirectional --factorized_embedding_parameterization --parameter_sharing"""
-    parser.add_argument("--embedding", choices=EMBEDDING_CHOICES, default="bert",
+    parser.add_argument("--embedding", choices=str2embedding, default="bert",
                         help="Embedding: bert = word+position+segment, word = word only.")
-    parser.add_argument("--encoder", choices=ENCODER_CHOICES, default="bert", help="Encoder type.")
+    parser.add_argument("--encoder", choices=str2encoder, default="bert", help="Encoder type.")
     parser.add_argument("--bidirectional", action="store_true",
                         help="Bidirectional lstm/gru (hidden size per direction is half).")
     parser.add_argument("--factorized_embedding_parameterization", action="store_true",
@@ -61,6 +67,10 @@ def optimizer_opts(parser, learning_rate=2e-5, betas=False):
     if betas:
         parser.add_argument("--beta1", type=float, default=0.9, help="Adam beta1.")
         parser.add_argument("--beta2", type=float, default=0.999, help="Adam beta2.")
+        bounded(parser, "--beta1", minimum=0, maximum=1)
+        bounded(parser, "--beta2", minimum=0, maximum=1)
+    bounded(parser, "--learning_rate", above=0)
+    bounded(parser, "--warmup", minimum=0, maximum=1)
     fp16_opts(parser)
 
 
@@ -81,6 +91,9 @@ def training_opts(parser, dropout=0.5, epochs_num=3, seed=7):
     parser.add_argument("--epochs_num", type=int, default=epochs_num, help="Number of epochs.")
     parser.add_argument("--report_steps", type=int, default=100, help="Report every n steps.")
     parser.add_argument("--seed", type=int, default=seed, help="Random seed.")
+    bounded(parser, "--dropout", minimum=0, maximum=1)
+    bounded(parser, "--epochs_num", minimum=1)
+    bounded(parser, "--report_steps", minimum=1)
 
 
 def pooling_opts(parser):
@@ -93,3 +106,4 @@ def soft_target_opts(parser):
                         help="Train on the teacher logits column too (distillation).")
     parser.add_argument("--soft_alpha", type=float, default=0.5,
                         help="Weight of the soft-target MSE loss.")
+    bounded(parser, "--soft_alpha", minimum=0, maximum=1)

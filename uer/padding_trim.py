@@ -5,16 +5,18 @@ a real position does not depend on padding that follows it (the padding is maske
 attention, or the encoder reads left to right), and the targets are 0 (ignored) on padding, so
 the loss and every gradient are the same with those columns removed; only the work shrinks.
 Encoders mark this with a class attribute ``padding_invariant = True``. Those that read the
-padding (a backward RNN, the synthesizer's fixed-width attention) keep the full width."""
+padding (a backward RNN) keep the full width. Targets whose losses read only real positions (or
+[CLS]) declare ``padding_invariant = True`` too; both must agree."""
 import torch
-
-# Targets whose losses read only real positions (or [CLS]), so trimming leaves them unchanged.
-TRIMMABLE_TARGETS = ("bert", "albert", "mlm", "lm", "bilm", "cls")
 
 
 def can_trim(model, target):
+    """``target``: the name the target is registered under."""
+    from uer.targets import str2target
+
     encoder = getattr(model, "encoder", None)
-    return target in TRIMMABLE_TARGETS and bool(getattr(encoder, "padding_invariant", False))
+    return (bool(getattr(str2target.get(target), "padding_invariant", False))
+            and bool(getattr(encoder, "padding_invariant", False)))
 
 
 def trim_padding(src, tgt, seg):

@@ -1,7 +1,8 @@
 """Per-target bookkeeping for the pre-training report line, in UER-py's exact format.
 
-Each target returns a tuple (SPEC §4.4); `TARGET_METRICS` names its fields, says which losses are
-summed into the training loss, and which counts form each accuracy."""
+Each target returns a tuple (SPEC §4.4); the target class declares a ``TargetMetrics`` (its
+``metrics`` attribute) that names the fields, says which losses are summed into the training
+loss, and which counts form each accuracy."""
 import time
 from dataclasses import dataclass
 
@@ -15,44 +16,16 @@ class TargetMetrics:
     line: str              # format of the part after "| loss %7.2f"
 
 
-TARGET_METRICS = {
-    "bert": TargetMetrics(
-        ("loss_mlm", "loss_nsp", "correct_mlm", "correct_nsp", "denominator"),
-        ("loss_mlm", "loss_nsp"),
-        (("acc_mlm", "correct_mlm", "denominator"), ("acc_nsp", "correct_nsp", "instances")),
-        "| loss_mlm: {loss_mlm:3.3f}| loss_nsp: {loss_nsp:3.3f}| acc_mlm: {acc_mlm:3.3f}"
-        "| acc_nsp: {acc_nsp:3.3f}"),
-    "albert": TargetMetrics(
-        ("loss_mlm", "loss_sop", "correct_mlm", "correct_sop", "denominator"),
-        ("loss_mlm", "loss_sop"),
-        (("acc_mlm", "correct_mlm", "denominator"), ("acc_sop", "correct_sop", "instances")),
-        "| loss_mlm: {loss_mlm:3.3f}| loss_sop: {loss_sop:3.3f}| acc_mlm: {acc_mlm:3.3f}"
-        "| acc_sop: {acc_sop:3.3f}"),
-    "mlm": TargetMetrics(("loss", "correct", "denominator"), ("loss",),
-                         (("acc", "correct", "denominator"),), "| acc: {acc:3.3f}"),
-    "lm": TargetMetrics(("loss", "correct", "denominator"), ("loss",),
-                        (("acc", "correct", "denominator"),), "| acc: {acc:3.3f}"),
-    # UER-py's bilm denominator is the backward one; both accuracies divide by it.
-    "bilm": TargetMetrics(
-        ("loss_forward", "loss_backward", "correct_forward", "correct_backward", "denominator"),
-        ("loss_forward", "loss_backward"),
-        (("acc_forward", "correct_forward", "denominator"),
-         ("acc_backward", "correct_backward", "denominator")),
-        "| loss_forward {loss_forward:3.3f}| loss_backward {loss_backward:3.3f}"
-        "| acc_forward: {acc_forward:3.3f}| acc_backward: {acc_backward:3.3f}"),
-    # UER-py's cls pre-training was commented out; its line follows the mlm/lm shape.
-    "cls": TargetMetrics(("loss", "correct"), ("loss",), (("acc", "correct", "instances"),),
-                         "| acc: {acc:3.3f}"),
-}
+def metrics_of(target):
+    """The ``TargetMetrics`` that the target class registered as ``target`` declares."""
+    from uer.targets import str2target  # the targets import this module
 
-
-def metrics_for(target):
-    return TARGET_METRICS[target]
+    return str2target[target].metrics
 
 
 def total_loss(target, outputs):
     """The training loss of one forward pass: the sum of the target's losses."""
-    spec = TARGET_METRICS[target]
+    spec = metrics_of(target)
     if len(outputs) != len(spec.fields):
         raise ValueError(f"target {target} returned {len(outputs)} values, expected "
                          f"{len(spec.fields)} ({', '.join(spec.fields)})")
@@ -67,7 +40,7 @@ class Reporter:
     """Accumulates a window of micro-batches and formats UER-py's report line."""
 
     def __init__(self, target, total_steps, world_size=1, clock=time.perf_counter):
-        self.spec = TARGET_METRICS[target]
+        self.spec = metrics_of(target)
         self.total_steps = total_steps
         self.world_size = world_size
         self.clock = clock

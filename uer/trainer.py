@@ -69,8 +69,11 @@ def check_dataset_for(args):
     header also gives cls its number of labels."""
     from uer.data.loader import check_dataset
 
+    from uer.targets import str2target
+
     header = check_dataset(args.dataset_path, args.target, getattr(args, "vocab", None))
-    if args.target == "cls" and not getattr(args, "labels_num", None):
+    labels_from_dataset = getattr(str2target[args.target], "labels_from_dataset", False)
+    if labels_from_dataset and not getattr(args, "labels_num", None):
         args.labels_num = header.get("labels_num") or labels_in(args.dataset_path)
     return header
 
@@ -93,15 +96,12 @@ def default_loader_factory(args, rank, world_size):
 
 # --- batches ----------------------------------------------------------------------------
 def split_batch(target, batch):
-    """Loader tuple (SPEC §3.9 order) -> (src, tgt, seg) as the model's forward takes them."""
-    if target in ("bert", "albert"):
-        src, tgt_mlm, is_next, seg = batch
-        return src, (tgt_mlm, is_next), seg
-    if target == "bilm":
-        src, tgt_forward, tgt_backward, seg = batch
-        return src, (tgt_forward, tgt_backward), seg
-    src, tgt, seg = batch
-    return src, tgt, seg
+    """Loader tuple -> (src, tgt, seg) as the model's forward takes them, laid out by the
+    target's declared ``batch_fields``."""
+    from uer.targets import str2target
+    from uer.targets.common import split_batch as split_fields
+
+    return split_fields(str2target[target].batch_fields, batch)
 
 
 def to_device(value, device):

@@ -11,7 +11,9 @@ API (used by uer/trainer.py and pretrain.py)
 
 ``PretrainLoader(dataset_path, batch_size, rank=0, world_size=1, instances_buffer_size=25600,
                  seed=7, vocab=None, span_masking=False, span_geo_prob=0.2, span_max_length=10)``
-    ``iter(loader)`` is an endless generator of tuples of torch int64 tensors, in UER-py's order:
+    ``iter(loader)`` is an endless generator of tuples of torch int64 tensors laid out as the
+    target class declares in ``batch_fields`` (uer/targets/common.py); for the built-in targets
+    that is UER-py's order:
 
     ========== ================================================================
     target     batch
@@ -41,10 +43,11 @@ API (used by uer/trainer.py and pretrain.py)
       uer/padding_trim.py) saves most of the work on corpora of short lines. The shuffles
       come from numpy Generators seeded with ``(seed, rank, epoch)``, so a run is
       reproducible and every epoch differs.
-    - Dynamic masking: if the dataset was built with ``--dynamic_masking`` (bert, albert, mlm),
+    - Dynamic masking: if the dataset was built with ``--dynamic_masking`` (targets whose
+      ``batch_fields`` hold ``tgt_mlm``),
       every batch is masked afresh with ``uer.data.masking.mask_batch`` using ``vocab``
       (required then) and the span options given here (the *pretrain* flags).
-    - A batch with zero masked tokens (mlm-family targets) is skipped.
+    - A batch with zero masked tokens (targets reading ``tgt_mlm``) is skipped.
     - Attributes: ``header`` (dict), ``target``, ``seq_length``, ``dynamic_masking``,
       ``num_instances`` (this rank's share), ``epoch`` (current epoch, starts at 0).
     - ``state_dict()`` / ``load_state_dict(state)``: {"epoch", "batches_in_epoch"} so a resumed
@@ -62,8 +65,8 @@ import torch
 from uer.data.masking import mask_batch
 from uer.data.storage import open_dataset, read_header
 from uer.errors import UerError
-
-MLM_TARGETS = ("bert", "albert", "mlm")
+from uer.constants import INSTANCES_BUFFER_SIZE, SPAN_GEO_PROB, SPAN_MAX_LENGTH
+from uer.targets import str2target
 
 
 def check_dataset(path, target, vocab):
@@ -82,11 +85,12 @@ def check_dataset(path, target, vocab):
 def build_pretrain_loader(args, rank=0, world_size=1):
     check_dataset(args.dataset_path, args.target, getattr(args, "vocab", None))
     return PretrainLoader(args.dataset_path, args.batch_size, rank=rank, world_size=world_size,
-                          instances_buffer_size=getattr(args, "instances_buffer_size", 25600),
+                          instances_buffer_size=getattr(args, "instances_buffer_size",
+                                                        INSTANCES_BUFFER_SIZE),
                           seed=getattr(args, "seed", 7), vocab=getattr(args, "vocab", None),
                           span_masking=getattr(args, "span_masking", False),
-                          span_geo_prob=getattr(args, "span_geo_prob", 0.2),
-                          span_max_length=getattr(args, "span_max_length", 10),
+                          span_geo_prob=getattr(args, "span_geo_prob", SPAN_GEO_PROB),
+                          span_max_length=getattr(args, "span_max_length", SPAN_MAX_LENGTH),
                           group_by_length=getattr(args, "group_by_length", False))
 
 
@@ -94,8 +98,9 @@ class PretrainLoader:
     """Endless batches of one rank's share of a dataset file (see the module docstring)."""
 
     def __init__(self, dataset_path, batch_size, rank=0, world_size=1,
-                 instances_buffer_size=25600, seed=7, vocab=None, span_masking=False,
-                 span_geo_prob=0.2, span_max_length=10, group_by_length=False):
+                 instances_buffer_size=INSTANCES_BUFFER_SIZE, seed=7, vocab=None,
+                 span_masking=False, span_geo_prob=SPAN_GEO_PROB,
+                 span_max_length=SPAN_MAX_LENGTH, group_by_length=False):
         if batch_size < 1:
             raise UerError(f"--batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -104,6 +109,7 @@ class PretrainLoader:
         self.dataset = open_dataset(dataset_path)
         self.header = self.dataset.header
         self.target = self.header["target"]
+        self.fields = str2target[self.target].batch_fields
         self.seq_length = self.header["seq_length"]
         self.dynamic_masking = bool(self.header.get("dynamic_masking"))
         self.batch_size = batch_size
@@ -176,30 +182,19 @@ class PretrainLoader:
             self._batches_in_epoch = 0
 
     def _make_batch(self, indices, mask_rng):
-        """Tensors of one batch, or None when an MLM batch has no masked token."""
+        """Tensors of one batch (the target's ``batch_fields``), or None when a masked-LM batch
+        has no masked token."""
         arrays = self.dataset.batch(indices)
-        src = arrays["src"]
-        if self.target in MLM_TARGETS:
-            if self.masking is not None:
-                src, tgt = mask_batch(src, mask_rng, **self.masking)
-            else:
-                tgt = arrays["tgt_mlm"]
-            if not tgt.any():
-                return None
-        seg = _segments(arrays, self.seq_length)
-        as_tensor = torch.from_numpy
-        if self.target in ("bert", "albert"):
-            return as_tensor(src), as_tensor(tgt), as_tensor(arrays["label"]), as_tensor(seg)
-        if self.target == "mlm":
-            return as_tensor(src), as_tensor(tgt), as_tensor(seg)
-        if self.target == "lm":
-            return as_tensor(src), as_tensor(arrays["tgt"]), as_tensor(seg)
-        if self.target == "bilm":
-            return (as_tensor(src), as_tensor(arrays["tgt_fwd"]), as_tensor(arrays["tgt_bwd"]),
-                    as_tensor(seg))
-        if self.target == "cls":
-            return as_tensor(src), as_tensor(arrays["label"]), as_tensor(seg)
-        raise UerError(f"{self.path}: unknown target '{self.target}' in the header")
+        if self.masking is not None and "tgt_mlm" in self.fields:
+            arrays["src"], arrays["tgt_mlm"] = mask_batch(arrays["src"], mask_rng, **self.masking)
+        arrays["seg"] = _segments(arrays, self.seq_length)
+        missing = [name for name in self.fields if name not in arrays]
+        if missing:
+            raise UerError(f"{self.path}: the dataset has no {', '.join(missing)} for target "
+                           f"{self.target}")
+        if "tgt_mlm" in self.fields and not arrays["tgt_mlm"].any():
+            return None
+        return tuple(torch.from_numpy(arrays[name]) for name in self.fields)
 
 
 def _segments(arrays, seq_length):

@@ -7,7 +7,7 @@ All randomness comes from the numpy Generator passed in, so a seed fixes the res
 """
 import numpy as np
 
-from uer.constants import PAD_ID
+from uer.constants import PAD_ID, SPAN_GEO_PROB, SPAN_MAX_LENGTH
 
 MASK_RATE = 0.15
 
@@ -36,7 +36,7 @@ def random_token_ids(rng, count, vocab_size, special_ids):
 
 
 def mask_batch(src, rng, vocab_size, cls_id, sep_id, mask_id, span_masking=False,
-               span_geo_prob=0.2, span_max_length=10):
+               span_geo_prob=SPAN_GEO_PROB, span_max_length=SPAN_MAX_LENGTH):
     """Mask a block of instances.
 
     Returns ``(masked_src, tgt)``, both int64 [M, L]: ``tgt`` holds the original id at masked

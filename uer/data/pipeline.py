@@ -205,7 +205,7 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
                            f"(the corpus has no usable text for target {args.target})")
         header = dataset_header(args, vocab)
         header["counts"] = counts
-        if args.target == "cls":
+        if hasattr(builder_class, "labels_num"):  # a builder that counts labels records them
             header["labels_num"] = max(r["labels_num"] for r in results)
         handle, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         os.close(handle)

@@ -26,6 +26,7 @@ import struct
 
 import numpy as np
 
+from uer.data.builders import str2builder
 from uer.errors import UerError
 
 MAGIC = b"UERDSET1"
@@ -93,7 +94,8 @@ class DatasetFile:
 
     def batch(self, indices):
         """Dict of int64 arrays for instance numbers ``indices`` (sorted reads are fastest):
-        src, a_end, b_end, and by target label, tgt_mlm, tgt, tgt_fwd, tgt_bwd."""
+        src, a_end, b_end, label and tgt_mlm where stored, and what the target's builder
+        derives at read time (``read_fields``: lm's tgt, bilm's tgt_fwd and tgt_bwd)."""
         indices = np.asarray(indices, dtype=np.int64)
         arrays = self.arrays
         src = np.asarray(arrays["src"][indices], dtype=np.int64)
@@ -108,13 +110,7 @@ class DatasetFile:
             out["label"] = np.asarray(arrays["label"][indices], dtype=np.int64)
         if "mask_offsets" in arrays:
             out["tgt_mlm"] = self._mlm_targets(indices, src.shape)
-        target = self.header["target"]
-        if target == "lm":
-            out["tgt"] = _shifted_left(src, out["b_end"], arrays["last_tgt"][indices])
-        elif target == "bilm":
-            sep = np.full(len(indices), self.header["sep_id"], dtype=np.int64)
-            out["tgt_fwd"] = _shifted_left(src, out["b_end"], sep)
-            out["tgt_bwd"] = _shifted_right(src, out["b_end"], self.header["cls_id"])
+        str2builder[self.header["target"]].read_fields(out, self, indices)
         return out
 
     def _mlm_targets(self, indices, shape):
@@ -130,26 +126,6 @@ class DatasetFile:
             tgt[rows, np.asarray(self.arrays["mask_pos"][flat], dtype=np.int64)] = \
                 self.arrays["mask_ids"][flat]
         return tgt
-
-
-def _shifted_left(src, n_real, last):
-    """tgt[i] = src[i+1] for i < n-1, tgt[n-1] = last, 0 after."""
-    tgt = np.zeros_like(src)
-    tgt[:, :-1] = src[:, 1:]
-    positions = np.arange(src.shape[1])[None, :]
-    tgt[positions >= n_real[:, None] - 1] = 0
-    rows = np.nonzero(n_real > 0)[0]
-    tgt[rows, n_real[rows] - 1] = np.asarray(last, dtype=np.int64)[rows]
-    return tgt
-
-
-def _shifted_right(src, n_real, first):
-    """tgt[0] = first, tgt[i] = src[i-1] for 0 < i < n, 0 after."""
-    tgt = np.zeros_like(src)
-    tgt[:, 1:] = src[:, :-1]
-    tgt[:, 0] = first
-    tgt[np.arange(src.shape[1])[None, :] >= n_real[:, None]] = 0
-    return tgt
 
 
 def open_dataset(path):

@@ -1,12 +1,6 @@
 """Registry of encoders: each encoder is one module here, registered under its CLI name."""
-import importlib
-import pkgutil
-
 from uer.registry import Registry
 
-str2encoder = Registry("encoder")
-
-# Importing every module registers its components; a new encoder is one new file.
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_module.name}")
+# Read for the first time, it imports every module here; each registers itself (a new
+# component is one new file).
+str2encoder = Registry("encoder", package=__name__)

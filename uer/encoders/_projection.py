@@ -4,11 +4,11 @@ Linear named ``linear`` only when the sizes differ, so E == H checkpoints keep U
 from torch import nn
 
 
-def input_projection(args):
+def input_projection(emb_size, hidden_size):
     """``nn.Linear(E, H)`` when the sizes differ, otherwise None."""
-    if args.emb_size == args.hidden_size:
+    if emb_size == hidden_size:
         return None
-    return nn.Linear(args.emb_size, args.hidden_size)
+    return nn.Linear(emb_size, hidden_size)
 
 
 def project(linear, emb):

@@ -5,15 +5,20 @@ import torch
 from torch import nn
 
 from uer.errors import UerError
+from uer.hparams import DROPOUT, EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, read
 from uer.layers.dropout import Dropout
 
 
-def rnn_hidden_size(args, directions):
+# What every recurrent encoder reads from the config.
+RNN_KEYS = (EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, DROPOUT)
+
+
+def rnn_hidden_size(hidden_size, directions):
     """Hidden size of each direction: hidden_size split evenly across the directions."""
-    if args.hidden_size % directions != 0:
-        raise UerError(f"config: hidden_size {args.hidden_size} must be even: it is split "
+    if hidden_size % directions != 0:
+        raise UerError(f"config: hidden_size {hidden_size} must be even: it is split "
                        f"between the forward and backward directions")
-    return args.hidden_size // directions
+    return hidden_size // directions
 
 
 def build_rnn(cell, input_size, hidden_size, layers_num, dropout, bidirectional=False):
@@ -46,16 +51,24 @@ class RecurrentEncoder(nn.Module):
     """
 
     cell = None  # nn.LSTM or nn.GRU, set by the subclass
+    causal = True  # without --bidirectional: position t has read 0..t
+    config_keys = RNN_KEYS
+
+    @classmethod
+    def is_causal(cls, args):
+        return not getattr(args, "bidirectional", False)
 
     def __init__(self, args):
         super().__init__()
         self.bidirectional = bool(getattr(args, "bidirectional", False))
         # A backward direction reads the trailing padding first: no trimming then.
         self.padding_invariant = not self.bidirectional
-        hidden_size = rnn_hidden_size(args, 2 if self.bidirectional else 1)
-        self.rnn = build_rnn(self.cell, args.emb_size, hidden_size, args.layers_num,
-                             args.dropout, self.bidirectional)
-        self.drop = Dropout(args.dropout)
+        self.causal = not self.bidirectional
+        config = read(args, self)
+        hidden_size = rnn_hidden_size(config.hidden_size, 2 if self.bidirectional else 1)
+        self.rnn = build_rnn(self.cell, config.emb_size, hidden_size, config.layers_num,
+                             config.dropout, self.bidirectional)
+        self.drop = Dropout(config.dropout)
 
     def forward(self, emb, seg):
         return self.drop(run_rnn(self.rnn, emb))

@@ -4,7 +4,10 @@ from torch import nn
 
 from uer.encoders import str2encoder
 from uer.errors import UerError
-from uer.hparams import require
+from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HEADS_NUM, HIDDEN_SIZE, LAYERS_NUM,
+                         read)
+from uer.layers.activation import HIDDEN_ACT
+from uer.layers.layer_norm import LAYER_NORM_KEYS
 from uer.layers.multi_headed_attn import padding_mask
 from uer.layers.transformer import TransformerLayer
 
@@ -17,16 +20,18 @@ class BertEncoder(nn.Module):
     first layer; --parameter_sharing keeps one layer ``transformer`` applied layers_num times.
     """
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+    causal = False  # the gpt subclass sets this
+    config_keys = (EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, HEADS_NUM, FEEDFORWARD_SIZE, DROPOUT,
+                   HIDDEN_ACT, *LAYER_NORM_KEYS)
 
     name = "bert"
-    causal = False  # the gpt subclass sets this
 
     def __init__(self, args):
         super().__init__()
         name = f"encoder {self.name}"
-        emb_size = require(args, "emb_size", name)
-        hidden_size = require(args, "hidden_size", name)
-        self.layers_num = require(args, "layers_num", name)
+        config = read(args, self)
+        emb_size, hidden_size = config.emb_size, config.hidden_size
+        self.layers_num = config.layers_num
         self.factorized = bool(getattr(args, "factorized_embedding_parameterization", False))
         self.parameter_sharing = bool(getattr(args, "parameter_sharing", False))
         if self.factorized:
@@ -35,10 +40,8 @@ class BertEncoder(nn.Module):
             raise UerError(f"{name}: emb_size ({emb_size}) differs from hidden_size "
                            f"({hidden_size}); use --factorized_embedding_parameterization "
                            "or make them equal in the config")
-        layer_args = (hidden_size, require(args, "heads_num", name),
-                      require(args, "feedforward_size", name), require(args, "dropout", name),
-                      require(args, "hidden_act", name), getattr(args, "layernorm", None),
-                      getattr(args, "layernorm_eps", None))
+        layer_args = (hidden_size, config.heads_num, config.feedforward_size, config.dropout,
+                      config.hidden_act, config.layernorm, config.layernorm_eps)
         if self.parameter_sharing:
             self.transformer = TransformerLayer(*layer_args)
         else:

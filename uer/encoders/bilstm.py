@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from uer.encoders import str2encoder
-from uer.encoders._recurrent import build_rnn, rnn_hidden_size, run_rnn
+from uer.encoders._recurrent import RNN_KEYS, build_rnn, rnn_hidden_size, run_rnn
+from uer.hparams import read
 from uer.layers.dropout import Dropout
 
 
@@ -18,14 +19,22 @@ class BilstmEncoder(nn.Module):
     its output is flipped back, so position t of the backward half has read positions L-1..t.
     """
 
+    causal = False
+    padding_invariant = False  # the backward stack reads the trailing padding first
+    # Only this encoder keeps the two directions apart in every layer (torch's bidirectional
+    # lstm mixes them from layer 2 on): what --target bilm needs.
+    separate_directions = True
+    config_keys = RNN_KEYS
+
     def __init__(self, args):
         super().__init__()
-        hidden_size = rnn_hidden_size(args, 2)
-        self.rnn_forward = build_rnn(nn.LSTM, args.emb_size, hidden_size, args.layers_num,
-                                     args.dropout)
-        self.rnn_backward = build_rnn(nn.LSTM, args.emb_size, hidden_size, args.layers_num,
-                                      args.dropout)
-        self.drop = Dropout(args.dropout)
+        config = read(args, self)
+        hidden_size = rnn_hidden_size(config.hidden_size, 2)
+        self.rnn_forward = build_rnn(nn.LSTM, config.emb_size, hidden_size, config.layers_num,
+                                     config.dropout)
+        self.rnn_backward = build_rnn(nn.LSTM, config.emb_size, hidden_size, config.layers_num,
+                                      config.dropout)
+        self.drop = Dropout(config.dropout)
 
     def forward(self, emb, seg):
         forward = self.drop(run_rnn(self.rnn_forward, emb))

@@ -7,19 +7,20 @@ from torch import nn
 
 from uer.encoders import str2encoder
 from uer.encoders._causal_conv import causal_cnn, first_conv, next_convs
-
-DEFAULT_KERNEL_SIZE = 3  # UER-py's --kernel_size default
+from uer.hparams import EMB_SIZE, HIDDEN_SIZE, KERNEL_SIZE, LAYERS_NUM, read
 
 
 @str2encoder.register("cnn")
 class CnnEncoder(nn.Module):
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+    causal = True  # causal convolutions: position t reads 0..t
+    config_keys = (EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, KERNEL_SIZE)
 
     def __init__(self, args):
         super().__init__()
-        kernel_size = getattr(args, "kernel_size", DEFAULT_KERNEL_SIZE)
-        self.conv_1 = first_conv(args.emb_size, args.hidden_size, kernel_size)
-        self.conv = next_convs(args.hidden_size, kernel_size, args.layers_num)
+        config = read(args, self)
+        self.conv_1 = first_conv(config.emb_size, config.hidden_size, config.kernel_size)
+        self.conv = next_convs(config.hidden_size, config.kernel_size, config.layers_num)
 
     def forward(self, emb, seg):
         return causal_cnn(self.conv_1, self.conv, emb)

@@ -12,9 +12,7 @@ from torch import nn
 
 from uer.encoders import str2encoder
 from uer.encoders._causal_conv import apply_first, apply_next, first_conv, next_convs
-
-DEFAULT_KERNEL_SIZE = 3  # UER-py's --kernel_size / --block_size defaults
-DEFAULT_BLOCK_SIZE = 2
+from uer.hparams import EMB_SIZE, HIDDEN_SIZE, KERNEL_SIZE, LAYERS_NUM, Key, read
 
 
 def _extra_bias(hidden_size):
@@ -24,14 +22,17 @@ def _extra_bias(hidden_size):
 @str2encoder.register("gatedcnn")
 class GatedcnnEncoder(nn.Module):
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+    causal = True  # causal convolutions: position t reads 0..t
+    config_keys = (EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, KERNEL_SIZE,
+                   Key("block_size", int, minimum=1, default=2))  # UER-py's --block_size default
 
     def __init__(self, args):
         super().__init__()
-        kernel_size = getattr(args, "kernel_size", DEFAULT_KERNEL_SIZE)
-        self.block_size = getattr(args, "block_size", DEFAULT_BLOCK_SIZE)
-        hidden_size, later = args.hidden_size, args.layers_num - 1
-        self.conv_1 = first_conv(args.emb_size, hidden_size, kernel_size)
-        self.gate_1 = first_conv(args.emb_size, hidden_size, kernel_size)
+        config = read(args, self)
+        kernel_size, self.block_size = config.kernel_size, config.block_size
+        hidden_size, later = config.hidden_size, config.layers_num - 1
+        self.conv_1 = first_conv(config.emb_size, hidden_size, kernel_size)
+        self.gate_1 = first_conv(config.emb_size, hidden_size, kernel_size)
         self.conv_b1 = _extra_bias(hidden_size)
         self.gate_b1 = _extra_bias(hidden_size)
         self.conv = next_convs(hidden_size, kernel_size, later)

@@ -10,23 +10,25 @@ from torch import nn
 from uer.encoders import str2encoder
 from uer.encoders._causal_conv import causal_cnn, first_conv, next_convs
 from uer.encoders._recurrent import build_rnn, run_rnn
+from uer.hparams import DROPOUT, EMB_SIZE, HIDDEN_SIZE, KERNEL_SIZE, LAYERS_NUM, read
 from uer.layers.dropout import Dropout
-
-DEFAULT_KERNEL_SIZE = 3
 
 
 @str2encoder.register("rcnn")
 class RcnnEncoder(nn.Module):
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
+    causal = True  # a forward LSTM and causal convolutions: position t reads 0..t
+    config_keys = (EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, DROPOUT, KERNEL_SIZE)
 
     def __init__(self, args):
         super().__init__()
-        kernel_size = getattr(args, "kernel_size", DEFAULT_KERNEL_SIZE)
-        self.rnn = build_rnn(nn.LSTM, args.emb_size, args.hidden_size, args.layers_num,
-                             args.dropout)
-        self.drop = Dropout(args.dropout)
-        self.conv_1 = first_conv(args.hidden_size, args.hidden_size, kernel_size)
-        self.conv = next_convs(args.hidden_size, kernel_size, args.layers_num - 1)
+        config = read(args, self)
+        hidden_size = config.hidden_size
+        self.rnn = build_rnn(nn.LSTM, config.emb_size, hidden_size, config.layers_num,
+                             config.dropout)
+        self.drop = Dropout(config.dropout)
+        self.conv_1 = first_conv(hidden_size, hidden_size, config.kernel_size)
+        self.conv = next_convs(hidden_size, config.kernel_size, config.layers_num - 1)
 
     def forward(self, emb, seg):
         recurrent = self.drop(run_rnn(self.rnn, emb))

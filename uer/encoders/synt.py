@@ -10,30 +10,32 @@ from torch import nn
 
 from uer.encoders import str2encoder
 from uer.encoders._projection import input_projection, project
-from uer.errors import UerError
+from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HIDDEN_SIZE, LAYERS_NUM, Key,
+                         read)
+from uer.layers.activation import HIDDEN_ACT
 from uer.layers.multi_headed_attn import padding_mask
-from uer.layers.synthesizer import SynthesizerLayer
-
-DEFAULT_SYNT_TYPE = "dense"
-DEFAULT_HIDDEN_ACT = "gelu"
+from uer.layers.synthesizer import SYNT_TYPES, SynthesizerLayer
 
 
 @str2encoder.register("synt")
 class SyntEncoder(nn.Module):
     # Shorter inputs use the first L columns of the fixed-width weights, padding keys masked.
     padding_invariant = True
+    causal = False
+    config_keys = (EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, FEEDFORWARD_SIZE, DROPOUT,
+                   Key("seq_length", int, minimum=1),
+                   Key("synt_type", str, choices=tuple(SYNT_TYPES), default="dense"),
+                   # UER-py's synt configs had no hidden_act: gelu then.
+                   Key("hidden_act", str, choices=HIDDEN_ACT.choices, default="gelu"))
 
     def __init__(self, args):
         super().__init__()
-        for key in ("seq_length", "feedforward_size"):
-            if not getattr(args, key, None):
-                raise UerError(f"config: --encoder synt needs '{key}' in the config")
-        self.linear = input_projection(args)
+        config = read(args, self)
+        self.linear = input_projection(config.emb_size, config.hidden_size)
         self.synthesizer = nn.ModuleList(
-            SynthesizerLayer(getattr(args, "synt_type", None) or DEFAULT_SYNT_TYPE,
-                             args.seq_length, args.hidden_size, args.feedforward_size,
-                             args.dropout, getattr(args, "hidden_act", None) or DEFAULT_HIDDEN_ACT)
-            for _ in range(args.layers_num))
+            SynthesizerLayer(config.synt_type, config.seq_length, config.hidden_size,
+                             config.feedforward_size, config.dropout, config.hidden_act)
+            for _ in range(config.layers_num))
 
     def forward(self, emb, seg):
         hidden = project(self.linear, emb)

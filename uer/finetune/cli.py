@@ -1,8 +1,8 @@
 """Option groups and setup shared by the fine-tuning and inference scripts (SPEC §1.2, §1.5-1.6)."""
 from uer import opts
 from uer.checkpoint import init_weights, load_pretrained
-from uer.config import parse_with_config
-from uer.constants import MAX_POSITIONS
+from uer.config import bounded, parse_with_config
+from uer.embeddings import str2embedding
 from uer.errors import UerError
 from uer.vocab import load_vocab
 
@@ -29,6 +29,7 @@ def finetune_opts(parser, output_model_path, batch_size=64, seq_length=128, drop
     parser.add_argument("--batch_size", type=int, default=batch_size, help="Batch size.")
     parser.add_argument("--seq_length", type=int, default=seq_length,
                         help="Longest input in tokens; longer inputs are cut.")
+    sequence_bounds(parser)
     opts.optimizer_opts(parser, learning_rate=learning_rate)
     opts.training_opts(parser, dropout=dropout, epochs_num=epochs_num)
 
@@ -42,34 +43,40 @@ def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooli
     parser.add_argument("--batch_size", type=int, default=batch_size, help="Batch size.")
     parser.add_argument("--seq_length", type=int, default=seq_length,
                         help="Longest input in tokens; longer inputs are cut.")
+    sequence_bounds(parser)
     opts.fp16_opts(parser)
 
 
-def _check_positive(args, name, minimum=1):
-    value = getattr(args, name, None)
-    if value is not None and value < minimum:
-        raise UerError(f"--{name} must be at least {minimum}, got {value}")
+def sequence_bounds(parser):
+    bounded(parser, "--batch_size", minimum=1)
+    bounded(parser, "--seq_length", minimum=3)  # [CLS] x [SEP]
 
 
 def resolve(parser, argv=None):
-    """Parse (config merged: typed options win), check the numbers, load ``args.vocab``."""
+    """Parse (config merged: typed options win; parse_with_config checks the declared ranges
+    of the options and config keys), check the length against the embedding, load ``args.vocab``."""
     args = parse_with_config(parser, argv)
-    for name in ("batch_size", "epochs_num", "report_steps"):
-        _check_positive(args, name)
-    _check_positive(args, "seq_length", 3)  # [CLS] x [SEP]
-    if getattr(args, "embedding", "bert") == "bert" and getattr(args, "seq_length", 0) > MAX_POSITIONS:
-        raise UerError(f"--seq_length {args.seq_length} exceeds the {MAX_POSITIONS} positions of "
-                       "the bert embedding")
+    check_positions(args)
     if getattr(args, "dropout", None) is None:
         args.dropout = 0.0
     args.vocab = load_vocab(args)
     return args
 
 
+def check_positions(args):
+    """--seq_length within the positions the embedding declares (``max_positions``, if any)."""
+    name = getattr(args, "embedding", "bert")
+    max_positions = getattr(str2embedding[name], "max_positions", None)
+    if max_positions is not None and (getattr(args, "seq_length", None) or 0) > max_positions:
+        raise UerError(f"--seq_length {args.seq_length} exceeds the {max_positions} positions of "
+                       f"the {name} embedding")
+
+
 def build_tokenizer(args):
     from uer.tokenizers import str2tokenizer
 
-    return str2tokenizer[getattr(args, "tokenizer", "bert")](args)
+    # The vocabulary resolve() loaded and checked: the file is read once per run.
+    return str2tokenizer[getattr(args, "tokenizer", "bert")](args, vocab=getattr(args, "vocab", None))
 
 
 def initialise(model, args):

@@ -3,8 +3,7 @@
 import torch
 
 from uer.errors import UerError
-
-POOLINGS = ("mean", "max", "first", "last")
+from uer.opts import POOLING_CHOICES
 
 
 def encode_for_pooling(embedding, encoder, src, seg, method):
@@ -30,4 +29,4 @@ def pool(hidden, seg, method):
     if method == "last":
         last = (seg > 0).sum(dim=1).clamp(min=1) - 1
         return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
-    raise UerError(f"--pooling {method}: unknown pooling; known: {', '.join(POOLINGS)}")
+    raise UerError(f"--pooling {method}: unknown pooling; known: {', '.join(POOLING_CHOICES)}")

@@ -2,6 +2,7 @@
 import torch.nn.functional as F
 
 from uer.errors import UerError
+from uer.hparams import Key
 
 
 def gelu(x):
@@ -14,6 +15,8 @@ def relu(x):
 
 
 ACTIVATIONS = {"gelu": gelu, "relu": relu}
+# The config key, for the config_keys of the components whose layers call get_activation.
+HIDDEN_ACT = Key("hidden_act", str, choices=tuple(sorted(ACTIVATIONS)))
 
 
 def get_activation(name):

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from uer.errors import UerError
+from uer.hparams import Key
 
 LAYERNORM_FORMULAS = ("uer", "standard")
 STANDARD_EPS = 1e-12  # BertConfig.layer_norm_eps and Google BERT's layer_norm
@@ -75,6 +76,11 @@ def build_layer_norm(hidden_size, formula=None, eps=None):
         return StandardLayerNorm(hidden_size, STANDARD_EPS if eps is None else float(eps))
     raise UerError(f"config key 'layernorm' has unknown value {formula!r}; use one of: "
                    + ", ".join(LAYERNORM_FORMULAS))
+
+
+# The config keys of layer_norm_from_args, for the config_keys of the components that call it.
+LAYER_NORM_KEYS = (Key("layernorm", str, choices=LAYERNORM_FORMULAS, default=None),
+                   Key("layernorm_eps", float, above=0, default=None))
 
 
 def layer_norm_from_args(args, hidden_size):

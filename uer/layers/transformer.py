@@ -10,8 +10,8 @@ from uer.layers.position_ffn import PositionwiseFeedForward
 class TransformerLayer(nn.Module):
     """y = LN1(x + Drop(MHA(x))); out = LN2(y + Drop(FFN(y))).
 
-    Build with ``TransformerLayer(hidden_size, heads_num, feedforward_size, dropout, hidden_act)``
-    or ``TransformerLayer.from_args(args)``; ``layernorm``/``layernorm_eps`` pick the LayerNorm
+    Build with ``TransformerLayer(hidden_size, heads_num, feedforward_size, dropout, hidden_act)``;
+    ``layernorm``/``layernorm_eps`` pick the LayerNorm
     formula (uer.layers.layer_norm; default UER-py's). forward(hidden [B,L,H], mask=None,
     is_causal=False): the mask is the additive attention mask of ``multi_headed_attn.padding_mask``.
     """
@@ -25,12 +25,6 @@ class TransformerLayer(nn.Module):
         self.feed_forward = PositionwiseFeedForward(hidden_size, feedforward_size, hidden_act)
         self.dropout_2 = Dropout(dropout)
         self.layer_norm_2 = build_layer_norm(hidden_size, layernorm, layernorm_eps)
-
-    @classmethod
-    def from_args(cls, args):
-        return cls(args.hidden_size, args.heads_num, args.feedforward_size, args.dropout,
-                   getattr(args, "hidden_act", None), getattr(args, "layernorm", None),
-                   getattr(args, "layernorm_eps", None))
 
     def forward(self, hidden, mask=None, is_causal=False, queries=None):
         """``queries`` (not with is_causal) limits the rows computed: an int n for the first n

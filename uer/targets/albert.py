@@ -1,7 +1,8 @@
 """ALBERT target: MLM projected back to emb_size, plus sentence-order prediction (SPEC §4.5)."""
-from uer.hparams import require
+from uer.hparams import EMB_SIZE, HIDDEN_SIZE
+from uer.layers.layer_norm import LAYER_NORM_KEYS
 from uer.targets import str2target
-from uer.targets.bert import BertTarget
+from uer.targets.bert import BertTarget, mlm_and_sentence_metrics
 
 
 @str2target.register("albert")
@@ -12,6 +13,8 @@ class AlbertTarget(BertTarget):
 
     name = "albert"
     sentence_head = "sop"
+    metrics = mlm_and_sentence_metrics("sop")
+    config_keys = (HIDDEN_SIZE, EMB_SIZE, *LAYER_NORM_KEYS)
 
-    def mlm_size(self, args):
-        return require(args, "emb_size", f"target {self.name}")
+    def mlm_size(self, config):
+        return config.emb_size

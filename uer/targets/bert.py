@@ -2,10 +2,20 @@
 import torch
 from torch import nn
 
-from uer.hparams import require
 from uer.targets import str2target
+from uer.report import TargetMetrics
 from uer.targets.common import sentence_loss
 from uer.targets.mlm import MlmTarget
+
+
+def mlm_and_sentence_metrics(head):
+    """Report of an MLM loss plus a sentence head named ``head`` (nsp, sop)."""
+    return TargetMetrics(
+        ("loss_mlm", f"loss_{head}", "correct_mlm", f"correct_{head}", "denominator"),
+        ("loss_mlm", f"loss_{head}"),
+        (("acc_mlm", "correct_mlm", "denominator"), (f"acc_{head}", f"correct_{head}", "instances")),
+        f"| loss_mlm: {{loss_mlm:3.3f}}| loss_{head}: {{loss_{head}:3.3f}}"
+        f"| acc_mlm: {{acc_mlm:3.3f}}| acc_{head}: {{acc_{head}:3.3f}}")
 
 
 @str2target.register("bert")
@@ -17,10 +27,12 @@ class BertTarget(MlmTarget):
 
     name = "bert"
     sentence_head = "nsp"
+    batch_fields = ("src", "tgt_mlm", "label", "seg")  # label: 1 = random next
+    metrics = mlm_and_sentence_metrics("nsp")
 
     def __init__(self, args, vocab_size):
         super().__init__(args, vocab_size)
-        hidden_size = require(args, "hidden_size", f"target {self.name}")
+        hidden_size = self.mlm_linear_1.in_features
         # Registered as nsp_linear_* (bert) or sop_linear_* (albert): the checkpoint names.
         setattr(self, f"{self.sentence_head}_linear_1", nn.Linear(hidden_size, hidden_size))
         setattr(self, f"{self.sentence_head}_linear_2", nn.Linear(hidden_size, 2))

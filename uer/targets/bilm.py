@@ -3,8 +3,9 @@ predicts the next token, the backward half the previous one, through one shared 
 from torch import nn
 
 from uer.errors import UerError
-from uer.hparams import require
+from uer.hparams import HIDDEN_SIZE, read
 from uer.targets import str2target
+from uer.report import TargetMetrics
 from uer.targets.common import token_prediction_loss
 
 
@@ -19,10 +20,23 @@ class BilmTarget(nn.Module):
 
     name = "bilm"
     tied_output_name = "output_layer"
+    batch_fields = ("src", "tgt_fwd", "tgt_bwd", "seg")
+    # UER-py's bilm denominator is the backward one; both accuracies divide by it.
+    metrics = TargetMetrics(
+        ("loss_forward", "loss_backward", "correct_forward", "correct_backward", "denominator"),
+        ("loss_forward", "loss_backward"),
+        (("acc_forward", "correct_forward", "denominator"),
+         ("acc_backward", "correct_backward", "denominator")),
+        "| loss_forward {loss_forward:3.3f}| loss_backward {loss_backward:3.3f}"
+        "| acc_forward: {acc_forward:3.3f}| acc_backward: {acc_backward:3.3f}")
+    padding_invariant = True
+    # The halves must come from directions that never mix (uer.model.check_combination).
+    needs_separate_directions = True
+    config_keys = (HIDDEN_SIZE,)
 
     def __init__(self, args, vocab_size):
         super().__init__()
-        hidden_size = require(args, "hidden_size", "target bilm")
+        hidden_size = read(args, self).hidden_size
         if hidden_size % 2 != 0:
             raise UerError(f"config: hidden_size {hidden_size} must be even for --target bilm "
                            "(it is split into forward and backward halves)")

@@ -3,8 +3,9 @@ import torch
 from torch import nn
 
 from uer.errors import UerError
-from uer.hparams import require
+from uer.hparams import HIDDEN_SIZE, read
 from uer.targets import str2target
+from uer.report import TargetMetrics
 from uer.targets.common import sentence_loss
 
 
@@ -15,10 +16,17 @@ class ClsTarget(nn.Module):
 
     name = "cls"
     tied_output_name = None
+    batch_fields = ("src", "label", "seg")
+    # UER-py's cls pre-training was commented out; its line follows the mlm/lm shape.
+    metrics = TargetMetrics(("loss", "correct"), ("loss",), (("acc", "correct", "instances"),),
+                            "| acc: {acc:3.3f}")
+    padding_invariant = True
+    labels_from_dataset = True  # the trainer sets args.labels_num from the dataset header
+    config_keys = (HIDDEN_SIZE,)
 
     def __init__(self, args, vocab_size):
         super().__init__()
-        hidden_size = require(args, "hidden_size", "target cls")
+        hidden_size = read(args, self).hidden_size
         labels_num = getattr(args, "labels_num", None)
         if not labels_num or labels_num < 2:
             raise UerError("target cls needs args.labels_num >= 2 (the number of labels in the "

@@ -1,9 +1,9 @@
 """Left-to-right language model target (SPEC §4.4): next-token loss at every labelled position."""
 from torch import nn
 
-from uer.hparams import require
+from uer.hparams import HIDDEN_SIZE, read
 from uer.targets import str2target
-from uer.targets.common import token_prediction_loss
+from uer.targets.common import TOKEN_METRICS, token_prediction_loss
 
 
 @str2target.register("lm")
@@ -13,10 +13,16 @@ class LmTarget(nn.Module):
 
     name = "lm"
     tied_output_name = "output_layer"
+    batch_fields = ("src", "tgt", "seg")
+    metrics = TOKEN_METRICS
+    padding_invariant = True
+    # A left-to-right LM on an encoder that looks ahead would see the token it must predict.
+    needs_causal_encoder = True
+    config_keys = (HIDDEN_SIZE,)
 
     def __init__(self, args, vocab_size):
         super().__init__()
-        self.output_layer = nn.Linear(require(args, "hidden_size", "target lm"), vocab_size)
+        self.output_layer = nn.Linear(read(args, self).hidden_size, vocab_size)
 
     def forward(self, memory_bank, tgt):
         # Logits only for the labelled rows: padding never reaches the H x V projection, which

@@ -2,10 +2,10 @@
 import torch.nn.functional as F
 from torch import nn
 
-from uer.hparams import require
-from uer.layers.layer_norm import layer_norm_from_args
+from uer.hparams import HIDDEN_SIZE, read
+from uer.layers.layer_norm import LAYER_NORM_KEYS, layer_norm_from_args
 from uer.targets import str2target
-from uer.targets.common import token_prediction_loss
+from uer.targets.common import TOKEN_METRICS, token_prediction_loss
 
 
 @str2target.register("mlm")
@@ -16,17 +16,23 @@ class MlmTarget(nn.Module):
 
     name = "mlm"
     tied_output_name = "mlm_linear_2"
+    batch_fields = ("src", "tgt_mlm", "seg")
+    metrics = TOKEN_METRICS
+    padding_invariant = True
+    config_keys = (HIDDEN_SIZE, *LAYER_NORM_KEYS)
 
     def __init__(self, args, vocab_size):
         super().__init__()
-        hidden_size = require(args, "hidden_size", f"target {self.name}")
-        mlm_size = self.mlm_size(args)
+        config = read(args, self)
+        hidden_size = config.hidden_size
+        mlm_size = self.mlm_size(config)
         self.mlm_linear_1 = nn.Linear(hidden_size, mlm_size)
         self.layer_norm = layer_norm_from_args(args, mlm_size)
         self.mlm_linear_2 = nn.Linear(mlm_size, vocab_size)
 
-    def mlm_size(self, args):
-        return require(args, "hidden_size", f"target {self.name}")
+    def mlm_size(self, config):
+        """Width of the MLM transform, from the checked config values."""
+        return config.hidden_size
 
     def mlm(self, memory_bank, tgt_mlm):
         labels = tgt_mlm.reshape(-1)

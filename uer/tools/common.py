@@ -10,8 +10,8 @@ import torch
 from uer import opts
 from uer.atomic import atomic_path
 from uer.config import parse_with_config
-from uer.constants import MAX_POSITIONS
 from uer.errors import UerError
+from uer.finetune.cli import check_positions
 from uer.vocab import load_vocab
 
 
@@ -61,9 +61,7 @@ def resolve_model_args(parser, argv=None, positive=("batch_size",), seq_length_m
     if seq_length is not None:
         if seq_length < seq_length_min:
             raise UerError(f"--seq_length must be at least {seq_length_min}, got {seq_length}")
-        if getattr(args, "embedding", "bert") == "bert" and seq_length > MAX_POSITIONS:
-            raise UerError(f"--seq_length {seq_length} exceeds the {MAX_POSITIONS} positions of "
-                           "the bert embedding")
+        check_positions(args)
     args.dropout = 0.0
     args.vocab = load_vocab(args)
     return args

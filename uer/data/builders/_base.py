@@ -9,6 +9,8 @@ kept as compact ``array`` objects (2 bytes per id for vocabularies up to 65536),
 from array import array
 from bisect import bisect_left
 
+import numpy as np
+
 from uer.errors import UerError
 
 
@@ -51,6 +53,11 @@ class InstanceBuilder:
         ids = self.encode(text)
         self.tokens += len(ids)
         return array(self.typecode, ids)
+
+    @classmethod
+    def read_fields(cls, out, dataset, indices):
+        """Add to ``out`` (the arrays of the instances ``indices``, see ``DatasetFile.batch``)
+        the fields that are derived at read time instead of stored; none by default."""
 
     def feed(self, text):
         raise NotImplementedError
@@ -167,3 +174,24 @@ class DocumentBuilder(InstanceBuilder):
         flat += b
         flat.append(self.sep_id)
         writer.added(len(a) + len(b) + 3, (len(a) + 2, len(a) + len(b) + 3, label))
+
+
+# --- fields derived at read time -------------------------------------------------------
+def shifted_left(src, n_real, last):
+    """tgt[i] = src[i+1] for i < n-1, tgt[n-1] = last, 0 after."""
+    tgt = np.zeros_like(src)
+    tgt[:, :-1] = src[:, 1:]
+    positions = np.arange(src.shape[1])[None, :]
+    tgt[positions >= n_real[:, None] - 1] = 0
+    rows = np.nonzero(n_real > 0)[0]
+    tgt[rows, n_real[rows] - 1] = np.asarray(last, dtype=np.int64)[rows]
+    return tgt
+
+
+def shifted_right(src, n_real, first):
+    """tgt[0] = first, tgt[i] = src[i-1] for 0 < i < n, 0 after."""
+    tgt = np.zeros_like(src)
+    tgt[:, 1:] = src[:, :-1]
+    tgt[:, 0] = first
+    tgt[np.arange(src.shape[1])[None, :] >= n_real[:, None]] = 0
+    return tgt

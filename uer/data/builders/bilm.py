@@ -3,13 +3,19 @@ derives tgt_fwd = c[1:]+[SEP] and tgt_bwd = [CLS]+c[:-1]. Empty remainders give 
 import numpy as np
 
 from uer.data.builders import str2builder
-from uer.data.builders._base import InstanceBuilder
+from uer.data.builders._base import InstanceBuilder, shifted_left, shifted_right
 
 
 @str2builder.register("bilm")
 class BilmBuilder(InstanceBuilder):
     min_seq_length = 1
     fields = {"n_real": "<u2"}
+
+    @classmethod
+    def read_fields(cls, out, dataset, indices):
+        src, n_real = out["src"], out["b_end"]
+        out["tgt_fwd"] = shifted_left(src, n_real, np.full(len(indices), dataset.header["sep_id"]))
+        out["tgt_bwd"] = shifted_right(src, n_real, dataset.header["cls_id"])
 
     def feed(self, text):
         tokens = np.asarray(self.encode(text), dtype=np.int64)

@@ -4,12 +4,16 @@ seq_length (UER-py's L+1 instances and shift-by-two remainders are fixed, SPEC Â
 import numpy as np
 
 from uer.data.builders import str2builder
-from uer.data.builders._base import InstanceBuilder
+from uer.data.builders._base import InstanceBuilder, shifted_left
 
 
 @str2builder.register("lm")
 class LmBuilder(InstanceBuilder):
     fields = {"n_real": "<u2", "last_tgt": "token"}
+
+    @classmethod
+    def read_fields(cls, out, dataset, indices):
+        out["tgt"] = shifted_left(out["src"], out["b_end"], dataset.arrays["last_tgt"][indices])
 
     def feed(self, text):
         ids = self.encode(text)
