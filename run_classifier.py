@@ -18,6 +18,9 @@ def build_parser():
     finetune_opts(parser, "./models/classifier_model.bin", batch_size=64, seq_length=128,
                   dropout=0.5, epochs_num=3)
     soft_target_opts(parser)
+    parser.add_argument("--labels_num", type=int, default=None,
+                        help="Number of labels; default: the training labels, which must then be "
+                             "0..n-1 with every id present.")
     return parser
 
 
@@ -30,8 +33,19 @@ def main(argv=None):
     args = parse_args(argv)
     set_seed(args.seed)
     encoder = PairEncoder(build_tokenizer(args), args.vocab, args.seq_length)
-    train = read_classification(args.train_path, encoder, logits=args.soft_targets)
-    labels_num = count_labels(train)
+    if args.labels_num is not None:
+        # Explicit: labels may be absent from the training file, none may reach labels_num.
+        if args.labels_num < 2:
+            raise UerError(f"--labels_num must be at least 2, got {args.labels_num}")
+        train = read_classification(args.train_path, encoder, logits=args.soft_targets,
+                                    labels_num=args.labels_num)
+        labels_num = args.labels_num
+    else:
+        lines = {}
+        train = read_classification(args.train_path, encoder, logits=args.soft_targets,
+                                    label_lines=lines)
+        labels_num = count_labels(train, args.train_path, lines,
+                                  hint=" (or give --labels_num to allow absent labels)")
     if args.soft_targets:
         check_logits_width(train, labels_num, args.train_path)
     dev = read_classification(args.dev_path, encoder, labels_num=labels_num)

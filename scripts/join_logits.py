@@ -10,6 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from uer.errors import UerError, cli_main  # noqa: E402
+from uer.outputs import check_outputs  # noqa: E402
 from uer.finetune.tsv import parse_label, parse_logits, read_tsv  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 
@@ -63,6 +64,7 @@ def join(input_path, logits_path, output_path, teacher_labels=False):
 @cli_main
 def main(argv=None):
     args = parse_args(argv)
+    check_outputs(args, ["output_path"])
     rows = join(args.input_path, args.logits_path, args.output_path, args.teacher_labels)
     print(f"Wrote {rows} rows with teacher logits to {args.output_path}")
 

@@ -11,10 +11,21 @@ ENCODER_CHOICES = ["bert", "lstm", "gru", "cnn", "gatedcnn", "attn", "synt", "rc
 POOLING_CHOICES = ["mean", "max", "first", "last"]
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse's own errors (unknown choice, bad number, missing option) become a UerError:
+    one line ``error: ...`` and exit code 1 under ``cli_main``, like every other bad input,
+    instead of the usage block and exit code 2."""
+
+    def error(self, message):
+        from uer.errors import UerError
+
+        raise UerError(message)
+
+
 def new_parser(description=None):
     # allow_abbrev=False: explicit-option detection (config merge) must see full names.
-    return argparse.ArgumentParser(description=description, allow_abbrev=False,
-                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return OneLineErrorParser(description=description, allow_abbrev=False,
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
 def vocab_opts(parser, vocab_required=False):

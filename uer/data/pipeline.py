@@ -137,7 +137,10 @@ def _worker_progress(shared, part, done):
     shared[part] = done
 
 
-def _init_worker(shared):
+def _init_worker(shared, parent_pid):
+    from uer.lifecycle import init_worker
+
+    init_worker(parent_pid)  # a killed preprocess.py takes its workers with it
     _STATE["progress"] = partial(_worker_progress, shared)
 
 
@@ -193,7 +196,8 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
     ranges = [(i, points[i], points[i + 1]) for i in range(args.processes_num)]
     output = os.path.abspath(args.dataset_path)
     folder, name = os.path.split(output)
-    workdir = tempfile.mkdtemp(prefix=f".{name}.parts-", dir=folder)
+    # The PID in the names lets the next run on this output remove what a killed run left.
+    workdir = tempfile.mkdtemp(prefix=f".{name}.parts-{os.getpid()}-", dir=folder)
     _STATE.update(args=args, vocab=vocab, tokenizer=tokenizer)
     try:
         prefixes = [os.path.join(workdir, f"part{i}") for i, _, _ in ranges]
@@ -207,7 +211,7 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
         header["counts"] = counts
         if args.target == "cls":
             header["labels_num"] = max(r["labels_num"] for r in results)
-        handle, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        handle, tmp_path = tempfile.mkstemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=folder)
         os.close(handle)
         try:
             merge_parts(tmp_path, header, prefixes, args.seq_length, token_dtype(len(vocab)),
@@ -249,7 +253,8 @@ def _run_parts(ranges, prefixes, total_bytes, show_progress):
             return [build_part(part, start, end, prefixes[0], progress)]
         context = multiprocessing.get_context("fork")
         shared = context.Array("q", len(ranges), lock=False)
-        with context.Pool(len(ranges), initializer=_init_worker, initargs=(shared,)) as pool:
+        with context.Pool(len(ranges), initializer=_init_worker,
+                          initargs=(shared, os.getpid())) as pool:
             pending = [pool.apply_async(_run_part, (part, start, end, prefixes[part]))
                        for part, start, end in ranges]
             while not all(job.ready() for job in pending):

@@ -4,6 +4,7 @@ from uer.checkpoint import init_weights, load_pretrained
 from uer.config import parse_with_config
 from uer.constants import MAX_POSITIONS
 from uer.errors import UerError
+from uer.outputs import check_outputs
 from uer.vocab import load_vocab
 
 
@@ -45,6 +46,9 @@ def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooli
     opts.fp16_opts(parser)
 
 
+FINETUNE_OUTPUTS = ("output_model_path", "prediction_path")
+
+
 def _check_positive(args, name, minimum=1):
     value = getattr(args, name, None)
     if value is not None and value < minimum:
@@ -62,6 +66,7 @@ def resolve(parser, argv=None):
                        "the bert embedding")
     if getattr(args, "dropout", None) is None:
         args.dropout = 0.0
+    check_outputs(args, FINETUNE_OUTPUTS)  # before the data is read or a step is taken
     args.vocab = load_vocab(args)
     return args
 
@@ -80,6 +85,13 @@ def initialise(model, args):
         if not report.loaded:
             raise UerError(f"{args.pretrained_model_path}: no embedding or encoder weight matches "
                            "the model (check --embedding, --encoder and the model options)")
+        for part, option in (("encoder.", "--encoder"), ("embedding.", "--embedding")):
+            # e.g. --encoder lstm with a bert checkpoint: a random encoder would be fine-tuned.
+            if any(k.startswith(part) for k in report.missing) and \
+                    not any(k.startswith(part) for k in report.loaded):
+                raise UerError(f"{args.pretrained_model_path}: the {part[:-1]} receives no "
+                               f"pre-trained weight (none of its parameters is in the checkpoint; "
+                               f"check {option} and the model options)")
     else:
         init_weights(model)
     return model
