@@ -218,10 +218,11 @@ def peer_failures(rank, timeout_s=None):
         text = str(err).strip()
         if not isinstance(err, dist.DistError) and not _PEER_FAILURE.search(text):
             raise
-        first_line = text.splitlines()[0][:200] if text else type(err).__name__
-        limit = f" within {timeout_s:g} s" if timeout_s else ""
-        raise UerError(f"rank {rank}: lost contact with the other processes{limit}; a peer "
-                       f"died or was stopped ({first_line})") from None
+        first_line = text.splitlines()[0] if text else type(err).__name__
+        first_line = re.sub(r"^\[[^\]]*\]\s*", "", first_line)[:160]  # no C++ source location
+        limit = f", --dist_timeout {timeout_s:g} s" if timeout_s else ""
+        raise UerError(f"rank {rank}: lost contact with the other processes (a peer died or "
+                       f"was stopped{limit}): {first_line}") from None
 
 
 def destroy_process_group():

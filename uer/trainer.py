@@ -230,8 +230,10 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
             # Every rank takes part (its data position and generators are gathered).
             rank_states = gather_rank_states(loader, distributed)
             if is_main:
-                save_state(state_path(args.output_model_path), step, module, optimizer,
-                           scheduler, scaler, rank_states, args)
+                # The state holds the weights too: a failed write is rescued, not lost.
+                save_or_rescue(lambda path: save_state(path, step, module, optimizer, scheduler,
+                                                       scaler, rank_states, args),
+                               state_path(args.output_model_path))
 
     if is_main:
         save_or_rescue(partial(save_model, module), args.output_model_path,

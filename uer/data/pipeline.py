@@ -26,6 +26,7 @@ from uer.data.masking import mask_batch
 from uer.data.part_writer import PartWriter, merge_parts
 from uer.data.storage import token_dtype
 from uer.errors import UerError
+from uer.outputs import write_error
 
 PROGRESS_EVERY = 2048  # lines between progress reports of a worker
 
@@ -201,7 +202,10 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
     _STATE.update(args=args, vocab=vocab, tokenizer=tokenizer)
     try:
         prefixes = [os.path.join(workdir, f"part{i}") for i, _, _ in ranges]
-        results = _run_parts(ranges, prefixes, points[-1], show_progress)
+        try:
+            results = _run_parts(ranges, prefixes, points[-1], show_progress)
+        except OSError as err:  # a full disk while writing the parts beside the output
+            raise write_error(err, output) from None
         counts = {key: sum(r[key] for r in results)
                   for key in ("documents", "instances", "tokens", "masked", "lines")}
         if counts["instances"] == 0:
@@ -214,8 +218,11 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
         handle, tmp_path = tempfile.mkstemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=folder)
         os.close(handle)
         try:
-            merge_parts(tmp_path, header, prefixes, args.seq_length, token_dtype(len(vocab)),
-                        builder_class.fields, static_masking(args))
+            try:
+                merge_parts(tmp_path, header, prefixes, args.seq_length,
+                            token_dtype(len(vocab)), builder_class.fields, static_masking(args))
+            except OSError as err:
+                raise write_error(err, output) from None
             # mkstemp makes the file private; give it the permissions a plain open() would.
             umask = os.umask(0)
             os.umask(umask)
