@@ -136,7 +136,8 @@ def run_worker(local_index, layout, model, args, loader_factory):
         print("Worker is training ...", flush=True)
         ddp_model = model
 
-    watch = peer_failures(rank, layout.timeout_s) if layout.distributed else contextlib.nullcontext()
+    watch = (peer_failures(rank, layout.timeout_s) if layout.distributed
+             else contextlib.nullcontext())
     try:
         loader = loader_factory(args, rank, world_size)
         with watch:  # a dead or stopped peer: one line per surviving rank, exit 1

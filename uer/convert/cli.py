@@ -66,7 +66,8 @@ def _read_out_of_uer(args):
 def _check_outputs(args):
     """The model (a folder for HuggingFace unless it names a file) and config outputs."""
     model = args.output_model_path
-    as_file = model.endswith((".bin", ".safetensors", ".ckpt")) or not hasattr(args, "weights_format")
+    as_file = (model.endswith((".bin", ".safetensors", ".ckpt"))
+               or not hasattr(args, "weights_format"))
     check_outputs(args, ["output_model_path", "output_config_path"],
                   kinds={"output_model_path": "file" if as_file else "dir"})
 
