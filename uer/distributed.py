@@ -18,7 +18,7 @@ from uer.errors import UerError
 DEFAULT_TIMEOUT_S = 300.0
 WAIT_FIRST_NOTICE_S = 3.0     # a join that takes longer than this is announced ...
 WAIT_REPEAT_S = 30.0          # ... and the notice repeated this often
-WAIT_MARGIN_S = 10.0          # past the timeout, the watchdog ends a join torch did not end
+WAIT_MARGIN_S = 3.0           # past the timeout, the watchdog ends a join torch did not end
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 
@@ -165,16 +165,43 @@ def _waiting_notice(layout, rank, deadline):
             f"(--dist_timeout {layout.timeout_s:g} s)")
 
 
-def _watch_join(layout, rank, joined, deadline):
+def _watch_join(layout, rank, joined, deadline, say):
     """Say that this rank waits, repeat it, and end the process if torch never returns."""
     delay = WAIT_FIRST_NOTICE_S
     while not joined.wait(delay):
         if time.time() >= deadline + WAIT_MARGIN_S:
-            print(f"error: rank {rank}: the other processes did not join at {layout.init_method} "
-                  f"within {layout.timeout_s:g} s (--dist_timeout)", file=sys.stderr, flush=True)
+            say(f"error: rank {rank}: the other processes did not join at {layout.init_method} "
+                f"within {layout.timeout_s:g} s (--dist_timeout)")
             os._exit(1)
-        print(_waiting_notice(layout, rank, deadline), file=sys.stderr, flush=True)
+        say(_waiting_notice(layout, rank, deadline))
         delay = min(WAIT_REPEAT_S, max(0.1, deadline + WAIT_MARGIN_S - time.time()))
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """While joining, torch's C++ side logs every failed connection attempt with stack frames
+    to file descriptor 2; they go to /dev/null. Yields a function that still reaches the
+    terminal."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield lambda line: print(line, file=sys.stderr, flush=True)
+        return
+    os.dup2(null, 2)
+    os.close(null)
+
+    def say(line):
+        with contextlib.suppress(OSError):  # the join may have ended meanwhile
+            os.write(saved, (line + "\n").encode("utf-8", "replace"))
+
+    try:
+        yield say
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def init_process_group(layout, rank):
@@ -185,19 +212,22 @@ def init_process_group(layout, rank):
     timeout = datetime.timedelta(seconds=layout.timeout_s)
     joined = threading.Event()
     deadline = time.time() + layout.timeout_s
-    threading.Thread(target=_watch_join, args=(layout, rank, joined, deadline),
-                     daemon=True).start()
     try:
-        dist.init_process_group(layout.backend, init_method=layout.init_method,
-                                world_size=layout.world_size, rank=rank, timeout=timeout)
+        with _native_stderr_silenced() as say:
+            threading.Thread(target=_watch_join, args=(layout, rank, joined, deadline, say),
+                             daemon=True).start()
+            try:
+                dist.init_process_group(layout.backend, init_method=layout.init_method,
+                                        world_size=layout.world_size, rank=rank,
+                                        timeout=timeout)
+            finally:
+                joined.set()
     except (dist.DistError, RuntimeError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UerError(f"rank {rank}: could not join {layout.world_size} processes at "
                        f"{layout.init_method} within {layout.timeout_s:g} s ({first_line}); check "
                        f"that every node was started with the same --world_size and --master_ip "
                        f"and that together their --gpu_ranks cover 0..{layout.world_size - 1}") from None
-    finally:
-        joined.set()
 
 
 _PEER_FAILURE = re.compile(r"gloo|nccl|connection|timed out|timeout|peer|socket|broken pipe|"
