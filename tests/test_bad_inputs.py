@@ -295,6 +295,8 @@ CASES = [
     C("cl-pretrained-garbage", CL, CL_ARGS + " --pretrained_model_path {garbage}",
       "garbage.bin"),
     C("cl-pretrained-is-dir", CL, CL_ARGS + " --pretrained_model_path {dir}", "a_folder"),
+    C("cl-disk-full", CL, swap(CL_ARGS, "--output_model_path", "{mnt}/c.bin"), "c.bin",
+      "no space left on device", "instead", mode="full"),
     # inference/run_classifier_infer.py
     C("inf-prediction-is-dir", INF, swap(INF_ARGS, "--prediction_path", "{out}/isdir"),
       "is a directory", "--prediction_path"),
@@ -442,8 +444,14 @@ def _run_full_disk(case, argv, kit):
     listing = [name for name in result.stdout.split("@@")[-1].split()
                if name not in (".", "..")]
     # What was on the full disk when the script ended: the partial file must be gone.
-    leftovers = [name for name in listing if name.startswith(".") or name == "d.pt"
-                 or name in ("j.tsv", "m.bin")]
+    leftovers = [name for name in listing if name.startswith(".")
+                 or name in ("d.pt", "j.tsv", "m.bin", "c.bin")]
+    if "instead" in case.expect:  # the trained weights were written elsewhere, and loadable
+        import torch
+
+        rescued = [os.path.join(rescue, name) for name in os.listdir(rescue)]
+        assert len(rescued) == 1 and ".rescued-" in rescued[0]
+        assert isinstance(torch.load(rescued[0], weights_only=True), dict)
     shutil.rmtree(rescue, ignore_errors=True)
     return result.returncode, result.stderr, leftovers
 
