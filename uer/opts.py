@@ -2,6 +2,7 @@
 
 Names, choices and defaults follow UER-py 2020 (see SPEC.md §1)."""
 import argparse
+import sys
 
 TOKENIZER_CHOICES = ["bert", "char", "space"]
 TARGET_CHOICES = ["bert", "lm", "cls", "mlm", "bilm", "albert"]
@@ -12,14 +13,13 @@ POOLING_CHOICES = ["mean", "max", "first", "last"]
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
-    """argparse's own errors (unknown choice, bad number, missing option) become a UerError:
-    one line ``error: ...`` and exit code 1 under ``cli_main``, like every other bad input,
-    instead of the usage block and exit code 2."""
+    """argparse's own errors (unknown choice, bad number, missing option) end like every other
+    bad input: one line ``error: ...`` and exit code 1, instead of the usage block and exit
+    code 2 (also when ``parse_args`` is called outside ``cli_main``)."""
 
     def error(self, message):
-        from uer.errors import UerError
-
-        raise UerError(message)
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def new_parser(description=None):
