@@ -107,7 +107,6 @@ def preprocess_argv(folder):
 
 @pytest.mark.parametrize("point, sig", faults(("feed:50", signal.SIGKILL),
                                                ("flush:1", signal.SIGTERM),
-                                               ("flush:1", signal.SIGKILL),
                                                ("merge", signal.SIGKILL),
                                                ("merge", signal.SIGTERM)))
 def test_preprocess_killed(tmp_path, point, sig):
