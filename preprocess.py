@@ -7,8 +7,9 @@ Example:
 """
 import sys
 
-from uer.errors import UerError, cli_main
+from uer.errors import cli_main
 from uer.data.builders import str2builder
+from uer.outputs import check_outputs
 from uer.opts import masking_opts, new_parser, tokenizer_opts, vocab_opts
 
 
@@ -41,16 +42,10 @@ def build_parser():
     return parser
 
 
-def _raise_usage_error(message):
-    # argparse would print the usage and exit 2; report one line and exit 1 like other errors.
-    raise UerError(message)
-
-
 def parse_args(argv=None):
     from uer.vocab import load_vocab
 
     parser = build_parser()
-    parser.error = _raise_usage_error
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     args.vocab = load_vocab(args)
     return args
@@ -62,6 +57,7 @@ def main(argv=None):
     from uer.tokenizers import str2tokenizer
 
     args = parse_args(argv)
+    check_outputs(args, ["dataset_path"])
     tokenizer = str2tokenizer[args.tokenizer](args, vocab=args.vocab)
     counts = build_dataset(args, args.vocab, tokenizer)
     print(f"{args.dataset_path}: {counts['documents']} documents, {counts['instances']} "

@@ -75,7 +75,7 @@ def build_parser():
                       help="torch.distributed backend (gloo is used on machines without CUDA).")
     dist.add_argument("--dist_timeout", type=float, default=None,
                       help="Seconds to wait for the other processes (default: $UER_DIST_TIMEOUT "
-                           "or 1800).")
+                           "or 300).")
     # Ranges checked by parse_with_config, typed or from the config (trainer.check_step_options
     # checks the step options again for Python callers).
     for option in ("--total_steps", "--save_checkpoint_steps", "--report_steps",
@@ -94,9 +94,12 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
+    from uer.outputs import check_outputs
     from uer.trainer import train
 
-    train(parse_args(argv))
+    args = parse_args(argv)
+    check_outputs(args, ["output_model_path"])  # before any step: a bad path loses no work
+    train(args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Fine-tune a pre-trained model for sentence or sentence-pair classification."""
+from uer.config import bounded
 from uer.errors import cli_main
 from uer.finetune.cli import build_tokenizer, finetune_opts, initialise, resolve
 from uer.finetune.encoding import PairEncoder
@@ -18,6 +19,10 @@ def build_parser():
     finetune_opts(parser, "./models/classifier_model.bin", batch_size=64, seq_length=128,
                   dropout=0.5, epochs_num=3)
     soft_target_opts(parser)
+    parser.add_argument("--labels_num", type=int, default=None,
+                        help="Number of labels; default: the training labels, which must then be "
+                             "0..n-1 with every id present.")
+    bounded(parser, "--labels_num", minimum=2)
     return parser
 
 
@@ -30,8 +35,17 @@ def main(argv=None):
     args = parse_args(argv)
     set_seed(args.seed)
     encoder = PairEncoder(build_tokenizer(args), args.vocab, args.seq_length)
-    train = read_classification(args.train_path, encoder, logits=args.soft_targets)
-    labels_num = count_labels(train)
+    if args.labels_num is not None:
+        # Explicit: labels may be absent from the training file, none may reach labels_num.
+        train = read_classification(args.train_path, encoder, logits=args.soft_targets,
+                                    labels_num=args.labels_num)
+        labels_num = args.labels_num
+    else:
+        lines = {}
+        train = read_classification(args.train_path, encoder, logits=args.soft_targets,
+                                    label_lines=lines)
+        labels_num = count_labels(train, args.train_path, lines,
+                                  hint=" (or give --labels_num to allow absent labels)")
     if args.soft_targets:
         check_logits_width(train, labels_num, args.train_path)
     dev = read_classification(args.dev_path, encoder, labels_num=labels_num)

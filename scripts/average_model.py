@@ -8,6 +8,7 @@ import torch  # noqa: E402
 
 from uer.checkpoint import WRAPPER_PREFIXES  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
+from uer.outputs import check_outputs  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 from uer.tools.common import read_raw_state_dict, save_state_dict  # noqa: E402
 
@@ -75,6 +76,7 @@ def average_state_dicts(paths):
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_outputs(args, ["output_model_path"])
     averaged = average_state_dicts(args.model_list_path)
     save_state_dict(averaged, args.output_model_path)
     print(f"Averaged {len(args.model_list_path)} checkpoints ({len(averaged)} tensors) -> "

@@ -13,6 +13,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from uer.errors import UerError, cli_main  # noqa: E402
+from uer.lifecycle import init_worker  # noqa: E402
+from uer.outputs import check_outputs  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 from uer.tokenizers import str2tokenizer  # noqa: E402
 
@@ -37,6 +39,7 @@ def parse_args(argv=None):
         raise UerError(f"--min_count must be at least 1, got {args.min_count}")
     if args.workers_num < 1:
         raise UerError(f"--workers_num must be at least 1, got {args.workers_num}")
+    check_outputs(args, ["vocab_path"])
     return args
 
 
@@ -100,7 +103,9 @@ def build(args):
     if len(jobs) == 1:
         results = [count_range(jobs[0])]
     else:
-        with multiprocessing.get_context("spawn").Pool(min(len(jobs), args.workers_num)) as pool:
+        with multiprocessing.get_context("spawn").Pool(min(len(jobs), args.workers_num),
+                                                   initializer=init_worker,
+                                                   initargs=(os.getpid(),)) as pool:
             results = pool.map(count_range, jobs)
     counts = collections.Counter()
     for status, value in results:

@@ -25,8 +25,8 @@ def diff(tokens_1, tokens_2):
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    tokens_1 = Vocab.from_file(args.vocab_1, validate=False).i2w
-    tokens_2 = Vocab.from_file(args.vocab_2, validate=False).i2w
+    tokens_1 = Vocab.from_file(args.vocab_1, validate=False, unique=False).i2w
+    tokens_2 = Vocab.from_file(args.vocab_2, validate=False, unique=False).i2w
     sizes = diff(tokens_1, tokens_2)
     print(f"vocab_1 size: {sizes['1']}")
     print(f"vocab_2 size: {sizes['2']}")

@@ -11,6 +11,7 @@ import torch  # noqa: E402
 
 from uer.checkpoint import read_state_dict  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
+from uer.outputs import check_outputs  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 from uer.tools.common import save_state_dict  # noqa: E402
 from uer.vocab import Vocab  # noqa: E402
@@ -68,6 +69,7 @@ def adapt(state, old_tokens, new_tokens, seed=7, path="<checkpoint>"):
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_outputs(args, ["new_model_path"])
     old_vocab = Vocab.from_file(args.old_vocab_path, validate=False)
     new_vocab = Vocab.from_file(args.new_vocab_path, validate=False)
     state = read_state_dict(args.old_model_path)

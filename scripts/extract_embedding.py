@@ -8,6 +8,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from uer.atomic import atomic_open  # noqa: E402
 from uer.checkpoint import read_state_dict  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
+from uer.outputs import check_outputs  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 from uer.vocab import Vocab  # noqa: E402
 
@@ -37,6 +38,7 @@ def word_embedding(path, vocab_size, vocab_path):
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_outputs(args, ["output_word_embedding_path"])
     vocab = Vocab.from_file(args.vocab_path, validate=False)
     weight = word_embedding(args.pretrained_model_path, len(vocab), args.vocab_path)
     with atomic_open(args.output_word_embedding_path) as out:

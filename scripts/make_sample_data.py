@@ -6,11 +6,16 @@ fresh clone with no download. Deterministic for a given --seed.
 Example:
     python3 scripts/make_sample_data.py --seed 7
 """
-import argparse
 import os
 import random
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from uer.atomic import write_text  # noqa: E402
+from uer.errors import cli_main  # noqa: E402
+from uer.opts import new_parser  # noqa: E402
 
 TOPICS = {
     "kitchen": (["the baker", "my grandmother", "the young chef", "a neighbour", "the cook"],
@@ -74,15 +79,14 @@ def review(rng, label):
 
 
 def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    write_text(path, text)  # atomic: an interrupted run never leaves half a sample file
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+@cli_main
+def main(argv=None):
+    parser = new_parser(__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     docs = documents(rng, 120)
     write(os.path.join(ROOT, "corpora", "sample_bert.txt"),

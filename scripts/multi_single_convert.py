@@ -5,6 +5,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from uer.errors import UerError, cli_main  # noqa: E402
+from uer.outputs import check_outputs  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 from uer.tools.common import read_raw_state_dict, save_state_dict  # noqa: E402
 
@@ -43,6 +44,7 @@ def convert(state, delete, path="<checkpoint>"):
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    check_outputs(args, ["output_model_path"])
     state = read_raw_state_dict(args.input_model_path, "--input_model_path")
     converted, changed = convert(state, args.delete_module_prefix, args.input_model_path)
     save_state_dict(converted, args.output_model_path)

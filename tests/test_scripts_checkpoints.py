@@ -83,7 +83,7 @@ def test_multi_single_needs_exactly_one_mode(tmp_path, vocab):
                                  "--input_model_path", single, "--output_model_path",
                                  str(tmp_path / "o.bin"), *flags],
                                 cwd=REPO, capture_output=True, text=True)
-        assert result.returncode == 2
+        assert result.returncode == 1
     result = subprocess.run([sys.executable, "scripts/multi_single_convert.py", "--help"],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0 and "--delete_module_prefix" in result.stdout

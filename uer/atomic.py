@@ -21,6 +21,13 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        from uer.outputs import write_error
+
+        failure = write_error(err, path)  # name the path; a full disk is ENOSPC, not torch's text
+        if failure is None or failure is err:
+            raise
+        raise failure from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

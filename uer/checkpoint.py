@@ -80,7 +80,7 @@ def read_state_dict(path):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
-            UnicodeDecodeError, AttributeError, TypeError) as err:
+            UnicodeDecodeError, AttributeError, TypeError, IndexError, KeyError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UerError(f"{path}: not a readable PyTorch checkpoint ({reason[:200]})") from None
     if not isinstance(state, Mapping) or not all(

@@ -1,15 +1,24 @@
 """Process layout for pre-training: CPU, one GPU, several processes per machine, several machines,
 or a torchrun launch. Everything the user typed is checked here, before any connection is tried,
 so a wrong --world_size/--gpu_ranks never ends in a silent rendezvous hang (UER-py bug 28)."""
+import contextlib
 import datetime
 import os
+import re
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
 
 import torch
 
 from uer.errors import UerError
 
-DEFAULT_TIMEOUT_S = 1800.0
+# A person at a terminal should not wait half an hour for a typo; clusters set --dist_timeout.
+DEFAULT_TIMEOUT_S = 300.0
+WAIT_FIRST_NOTICE_S = 3.0     # a join that takes longer than this is announced ...
+WAIT_REPEAT_S = 30.0          # ... and the notice repeated this often
+WAIT_MARGIN_S = 3.0           # past the timeout, the watchdog ends a join torch did not end
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 
@@ -57,7 +66,7 @@ class Layout:
 
 def rendezvous_timeout(args):
     """Seconds to wait for peers (rendezvous and every collective): --dist_timeout, then the
-    UER_DIST_TIMEOUT environment variable, then 30 minutes (torch's default)."""
+    UER_DIST_TIMEOUT environment variable, then 5 minutes."""
     value = getattr(args, "dist_timeout", None)
     if value is None:
         raw = os.environ.get("UER_DIST_TIMEOUT")
@@ -148,14 +157,71 @@ def plan_layout(args):
                   backend=_pick_backend(backend, cuda), init_method=master_ip, timeout_s=timeout_s)
 
 
+def _waiting_notice(layout, rank, deadline):
+    others = layout.world_size - 1
+    until = time.strftime("%H:%M:%S", time.localtime(deadline))
+    return (f"rank {rank}: waiting for the other {others} process(es) of --world_size "
+            f"{layout.world_size} at {layout.init_method}, until {until} "
+            f"(--dist_timeout {layout.timeout_s:g} s)")
+
+
+def _watch_join(layout, rank, joined, deadline, say):
+    """Say that this rank waits, repeat it, and end the process if torch never returns."""
+    delay = WAIT_FIRST_NOTICE_S
+    while not joined.wait(delay):
+        if time.time() >= deadline + WAIT_MARGIN_S:
+            say(f"error: rank {rank}: the other processes did not join at {layout.init_method} "
+                f"within {layout.timeout_s:g} s (--dist_timeout)")
+            os._exit(1)
+        say(_waiting_notice(layout, rank, deadline))
+        delay = min(WAIT_REPEAT_S, max(0.1, deadline + WAIT_MARGIN_S - time.time()))
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """While joining, torch's C++ side logs every failed connection attempt with stack frames
+    to file descriptor 2; they go to /dev/null. Yields a function that still reaches the
+    terminal."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield lambda line: print(line, file=sys.stderr, flush=True)
+        return
+    os.dup2(null, 2)
+    os.close(null)
+
+    def say(line):
+        with contextlib.suppress(OSError):  # the join may have ended meanwhile
+            os.write(saved, (line + "\n").encode("utf-8", "replace"))
+
+    try:
+        yield say
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def init_process_group(layout, rank):
-    """Join the process group; a peer that never arrives ends in a UerError after the timeout."""
+    """Join the process group; a peer that never arrives ends in a UerError after the timeout.
+    While it waits, the rank says so on stderr (how many, where, until when) every 30 s."""
     import torch.distributed as dist
 
     timeout = datetime.timedelta(seconds=layout.timeout_s)
+    joined = threading.Event()
+    deadline = time.time() + layout.timeout_s
     try:
-        dist.init_process_group(layout.backend, init_method=layout.init_method,
-                                world_size=layout.world_size, rank=rank, timeout=timeout)
+        with _native_stderr_silenced() as say:
+            threading.Thread(target=_watch_join, args=(layout, rank, joined, deadline, say),
+                             daemon=True).start()
+            try:
+                dist.init_process_group(layout.backend, init_method=layout.init_method,
+                                        world_size=layout.world_size, rank=rank,
+                                        timeout=timeout)
+            finally:
+                joined.set()
     except (dist.DistError, RuntimeError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UerError(f"rank {rank}: could not join {layout.world_size} processes at "
@@ -164,8 +230,36 @@ def init_process_group(layout, rank):
                        f"and that together their --gpu_ranks cover 0..{layout.world_size - 1}") from None
 
 
+_PEER_FAILURE = re.compile(r"gloo|nccl|connection|timed out|timeout|peer|socket|broken pipe|"
+                           r"reset by|closed", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def peer_failures(rank, timeout_s=None):
+    """Inside a distributed run: a collective that fails because a peer died or stopped ends
+    in one UerError line for this rank instead of nested tracebacks."""
+    import torch.distributed as dist
+
+    try:
+        yield
+    except UerError:
+        raise
+    except (dist.DistError, RuntimeError) as err:
+        text = str(err).strip()
+        if not isinstance(err, dist.DistError) and not _PEER_FAILURE.search(text):
+            raise
+        first_line = text.splitlines()[0] if text else type(err).__name__
+        first_line = re.sub(r"^\[[^\]]*\]\s*", "", first_line)[:160]  # no C++ source location
+        limit = f", --dist_timeout {timeout_s:g} s" if timeout_s else ""
+        raise UerError(f"rank {rank}: lost contact with the other processes (a peer died or "
+                       f"was stopped{limit}): {first_line}") from None
+
+
 def destroy_process_group():
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.destroy_process_group()
+        except (dist.DistError, RuntimeError):
+            pass  # a peer is already gone; this process is ending anyway

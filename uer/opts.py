@@ -3,6 +3,7 @@
 Names, choices and defaults follow UER-py 2020 (see SPEC.md §1). Component choices are the
 registries themselves: they import their modules only when argparse first reads them."""
 import argparse
+import sys
 
 from uer.config import bounded
 from uer.constants import SPAN_GEO_PROB, SPAN_MAX_LENGTH
@@ -14,10 +15,20 @@ from uer.tokenizers import str2tokenizer
 POOLING_CHOICES = ("mean", "max", "first", "last")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse's own errors (unknown choice, bad number, missing option) end like every other
+    bad input: one line ``error: ...`` and exit code 1, instead of the usage block and exit
+    code 2 (also when ``parse_args`` is called outside ``cli_main``)."""
+
+    def error(self, message):
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def new_parser(description=None):
     # allow_abbrev=False: explicit-option detection (config merge) must see full names.
-    return argparse.ArgumentParser(description=description, allow_abbrev=False,
-                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return OneLineErrorParser(description=description, allow_abbrev=False,
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
 def vocab_opts(parser, vocab_required=False):

@@ -15,14 +15,17 @@ import math
 import os
 import pickle
 import re
+from functools import partial
 
 import torch
 
 from uer.amp import build_precision
 from uer.checkpoint import init_weights, load_model, save_model, unwrap
-from uer.distributed import destroy_process_group, init_process_group, plan_layout
+from uer.distributed import (destroy_process_group, init_process_group, peer_failures,
+                             plan_layout)
 from uer.errors import UerError
 from uer.optim import build_optimizer, build_scheduler
+from uer.outputs import save_or_rescue
 from uer.padding_trim import can_trim, trim_padding
 from uer.report import Reporter, total_loss
 from uer.resume import (gather_rank_states, load_state, restore_rank_state, save_state,
@@ -133,12 +136,15 @@ def run_worker(local_index, layout, model, args, loader_factory):
         print("Worker is training ...", flush=True)
         ddp_model = model
 
+    watch = (peer_failures(rank, layout.timeout_s) if layout.distributed
+             else contextlib.nullcontext())
     try:
         loader = loader_factory(args, rank, world_size)
-        train_steps(ddp_model, loader, args, device, world_size, rank, layout.distributed)
-        if layout.distributed:
-            import torch.distributed as dist
-            dist.barrier()  # nobody leaves while rank 0 still writes the model
+        with watch:  # a dead or stopped peer: one line per surviving rank, exit 1
+            train_steps(ddp_model, loader, args, device, world_size, rank, layout.distributed)
+            if layout.distributed:
+                import torch.distributed as dist
+                dist.barrier()  # nobody leaves while rank 0 still writes the model
     finally:
         if layout.distributed:
             destroy_process_group()
@@ -220,17 +226,27 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
             reporter.reset()
         checkpoint = step % args.save_checkpoint_steps == 0
         if is_main and checkpoint:
-            save_model(module, f"{args.output_model_path}-{step}")
+            save_or_rescue(partial(save_model, module), f"{args.output_model_path}-{step}")
         if update_now and (checkpoint or step == total_steps):
             # Every rank takes part (its data position and generators are gathered).
             rank_states = gather_rank_states(loader, distributed)
             if is_main:
-                save_state(state_path(args.output_model_path), step, module, optimizer,
-                           scheduler, scaler, rank_states, args)
+                # The state holds the weights too: a failed write is rescued, not lost.
+                save_or_rescue(lambda path: save_state(path, step, module, optimizer, scheduler,
+                                                       scaler, rank_states, args),
+                               state_path(args.output_model_path))
 
     if is_main:
-        save_model(module, args.output_model_path)
+        save_or_rescue(partial(save_model, module), args.output_model_path,
+                       last_checkpoint_note(args))
         print(f"Saved the model to {args.output_model_path}", flush=True)
+
+
+def last_checkpoint_note(args):
+    """What is left when the final model cannot be written: the last -<step> checkpoint."""
+    step = (args.total_steps // args.save_checkpoint_steps) * args.save_checkpoint_steps
+    path = f"{args.output_model_path}-{step}"
+    return f"the last good checkpoint is {path}" if step and os.path.isfile(path) else None
 
 
 # --- process launch ---------------------------------------------------------------------
@@ -249,7 +265,10 @@ class PrivateCopy:
         return pickle.loads(self.payload)  # bytes made by our own parent process
 
 
-def _spawned_worker(local_index, layout, model_copy, args, loader_factory, threads):
+def _spawned_worker(local_index, layout, model_copy, args, loader_factory, threads, parent_pid):
+    from uer.lifecycle import die_with_parent
+
+    die_with_parent(parent_pid)  # a killed launcher must not leave ranks training
     torch.set_num_threads(threads)
     run_worker(local_index, layout, model_copy.get(), args, loader_factory)
 
@@ -261,7 +280,8 @@ def spawn_workers(layout, model, args, loader_factory):
     nprocs = len(layout.ranks)
     threads = torch.get_num_threads() if layout.use_cuda else max(1, (os.cpu_count() or 1) // nprocs)
     try:
-        mp.spawn(_spawned_worker, args=(layout, PrivateCopy(model), args, loader_factory, threads),
+        mp.spawn(_spawned_worker,
+                 args=(layout, PrivateCopy(model), args, loader_factory, threads, os.getpid()),
                  nprocs=nprocs, join=True)
     except mp.ProcessRaisedException as err:
         found = _ERROR_LINE.findall(str(err))

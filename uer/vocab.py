@@ -20,10 +20,12 @@ class Vocab:
 
     # --- loading -----------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path, validate=True):
+    def from_file(cls, path, validate=True, unique=True):
+        """``unique=False`` accepts repeated tokens (a tool comparing token sets)."""
         if not os.path.isfile(path):
             raise UerError(f"{path}: vocabulary file not found")
         tokens = []
+        first_line = {}
         with open(path, "rb") as handle:
             for line_no, raw in enumerate(handle, 1):
                 try:
@@ -32,7 +34,13 @@ class Vocab:
                     raise UerError(f"{path}:{line_no}: vocabulary line is not valid UTF-8") from None
                 fields = line.strip().split()
                 # UER-py keeps the first field; a blank line is the token " ".
-                tokens.append(fields[0] if fields else " ")
+                token = fields[0] if fields else " "
+                if unique and token in first_line:
+                    # UER-py let the later line win, which silently moves e.g. [CLS].
+                    raise UerError(f"{path}:{line_no}: token '{token}' is also on line "
+                                   f"{first_line[token]}; every vocabulary token must be unique")
+                first_line.setdefault(token, line_no)
+                tokens.append(token)
         if not tokens:
             raise UerError(f"{path}: vocabulary file is empty")
         vocab = cls(tokens, source=path)

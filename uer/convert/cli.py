@@ -11,6 +11,7 @@ from uer.convert.bert_keys import TARGETS
 from uer.convert.uer_model import (default_config_path, read_uer, read_uer_config, sizes_of,
                                    write_uer)
 from uer.errors import UerError, cli_main
+from uer.outputs import check_outputs
 from uer.vocab import Vocab
 
 
@@ -62,6 +63,15 @@ def _read_out_of_uer(args):
     return state, config, layers
 
 
+def _check_outputs(args):
+    """The model (a folder for HuggingFace unless it names a file) and config outputs."""
+    model = args.output_model_path
+    as_file = (model.endswith((".bin", ".safetensors", ".ckpt"))
+               or not hasattr(args, "weights_format"))
+    check_outputs(args, ["output_model_path", "output_config_path"],
+                  kinds={"output_model_path": "file" if as_file else "dir"})
+
+
 @cli_main
 def huggingface_to_uer(argv=None):
     from uer.convert.huggingface import hf_to_uer, load_hf
@@ -77,6 +87,7 @@ def huggingface_to_uer(argv=None):
                         help="Attention heads, needed only when there is no config.json.")
     _common(parser, into_uer=True)
     args = parser.parse_args(argv)
+    _check_outputs(args)
     hf_state, hf_config, weights = load_hf(args.input_model_path, args.hf_config_path)
     state, config = hf_to_uer(hf_state, hf_config, args.target, args.layers_num, args.heads_num,
                               args.layernorm, source=weights)
@@ -98,6 +109,7 @@ def uer_to_huggingface(argv=None):
                              "pytorch_model.bin.")
     _common(parser, into_uer=False)
     args = parser.parse_args(argv)
+    _check_outputs(args)
     state, config, layers = _read_out_of_uer(args)
     hf_state, hf_config = uer_to_hf(state, config, layers, args.target, args.uer_layernorm,
                                     source=args.input_model_path)
@@ -122,6 +134,7 @@ def google_to_uer(argv=None):
                         help="Attention heads, needed only when there is no bert_config.json.")
     _common(parser, into_uer=True)
     args = parser.parse_args(argv)
+    _check_outputs(args)
     import_tf()  # before any work: a missing TensorFlow is the first thing to report
     variables, bert_config, prefix = load_google(args.input_model_path, args.bert_config_path)
     state, config = convert(variables, bert_config, args.target, args.layers_num,
@@ -144,6 +157,7 @@ def uer_to_google(argv=None):
                         help="bert_config.json to write; when omitted, beside the checkpoint.")
     _common(parser, into_uer=False)
     args = parser.parse_args(argv)
+    _check_outputs(args)
     import_tf()
     state, config, layers = _read_out_of_uer(args)
     variables, bert_config = convert(state, config, layers, args.target, args.uer_layernorm,

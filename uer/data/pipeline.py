@@ -26,6 +26,7 @@ from uer.data.masking import mask_batch
 from uer.data.part_writer import PartWriter, merge_parts
 from uer.data.storage import token_dtype
 from uer.errors import UerError
+from uer.outputs import write_error
 
 PROGRESS_EVERY = 2048  # lines between progress reports of a worker
 
@@ -137,7 +138,10 @@ def _worker_progress(shared, part, done):
     shared[part] = done
 
 
-def _init_worker(shared):
+def _init_worker(shared, parent_pid):
+    from uer.lifecycle import init_worker
+
+    init_worker(parent_pid)  # a killed preprocess.py takes its workers with it
     _STATE["progress"] = partial(_worker_progress, shared)
 
 
@@ -193,11 +197,15 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
     ranges = [(i, points[i], points[i + 1]) for i in range(args.processes_num)]
     output = os.path.abspath(args.dataset_path)
     folder, name = os.path.split(output)
-    workdir = tempfile.mkdtemp(prefix=f".{name}.parts-", dir=folder)
+    # The PID in the names lets the next run on this output remove what a killed run left.
+    workdir = tempfile.mkdtemp(prefix=f".{name}.parts-{os.getpid()}-", dir=folder)
     _STATE.update(args=args, vocab=vocab, tokenizer=tokenizer)
     try:
         prefixes = [os.path.join(workdir, f"part{i}") for i, _, _ in ranges]
-        results = _run_parts(ranges, prefixes, points[-1], show_progress)
+        try:
+            results = _run_parts(ranges, prefixes, points[-1], show_progress)
+        except OSError as err:  # a full disk while writing the parts beside the output
+            raise write_error(err, output) from None
         counts = {key: sum(r[key] for r in results)
                   for key in ("documents", "instances", "tokens", "masked", "lines")}
         if counts["instances"] == 0:
@@ -207,11 +215,14 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
         header["counts"] = counts
         if hasattr(builder_class, "labels_num"):  # a builder that counts labels records them
             header["labels_num"] = max(r["labels_num"] for r in results)
-        handle, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        handle, tmp_path = tempfile.mkstemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=folder)
         os.close(handle)
         try:
-            merge_parts(tmp_path, header, prefixes, args.seq_length, token_dtype(len(vocab)),
-                        builder_class.fields, static_masking(args))
+            try:
+                merge_parts(tmp_path, header, prefixes, args.seq_length,
+                            token_dtype(len(vocab)), builder_class.fields, static_masking(args))
+            except OSError as err:
+                raise write_error(err, output) from None
             # mkstemp makes the file private; give it the permissions a plain open() would.
             umask = os.umask(0)
             os.umask(umask)
@@ -249,7 +260,8 @@ def _run_parts(ranges, prefixes, total_bytes, show_progress):
             return [build_part(part, start, end, prefixes[0], progress)]
         context = multiprocessing.get_context("fork")
         shared = context.Array("q", len(ranges), lock=False)
-        with context.Pool(len(ranges), initializer=_init_worker, initargs=(shared,)) as pool:
+        with context.Pool(len(ranges), initializer=_init_worker,
+                          initargs=(shared, os.getpid())) as pool:
             pending = [pool.apply_async(_run_part, (part, start, end, prefixes[part]))
                        for part, start, end in ranges]
             while not all(job.ready() for job in pending):

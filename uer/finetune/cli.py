@@ -4,6 +4,7 @@ from uer.checkpoint import init_weights, load_pretrained
 from uer.config import bounded, parse_with_config
 from uer.embeddings import str2embedding
 from uer.errors import UerError
+from uer.outputs import check_outputs
 from uer.vocab import load_vocab
 
 
@@ -47,6 +48,9 @@ def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooli
     opts.fp16_opts(parser)
 
 
+FINETUNE_OUTPUTS = ("output_model_path", "prediction_path")
+
+
 def sequence_bounds(parser):
     bounded(parser, "--batch_size", minimum=1)
     bounded(parser, "--seq_length", minimum=3)  # [CLS] x [SEP]
@@ -59,6 +63,7 @@ def resolve(parser, argv=None):
     check_positions(args)
     if getattr(args, "dropout", None) is None:
         args.dropout = 0.0
+    check_outputs(args, FINETUNE_OUTPUTS)  # before the data is read or a step is taken
     args.vocab = load_vocab(args)
     return args
 
@@ -87,6 +92,13 @@ def initialise(model, args):
         if not report.loaded:
             raise UerError(f"{args.pretrained_model_path}: no embedding or encoder weight matches "
                            "the model (check --embedding, --encoder and the model options)")
+        for part, option in (("encoder.", "--encoder"), ("embedding.", "--embedding")):
+            # e.g. --encoder lstm with a bert checkpoint: a random encoder would be fine-tuned.
+            if any(k.startswith(part) for k in report.missing) and \
+                    not any(k.startswith(part) for k in report.loaded):
+                raise UerError(f"{args.pretrained_model_path}: the {part[:-1]} receives no "
+                               f"pre-trained weight (none of its parameters is in the checkpoint; "
+                               f"check {option} and the model options)")
     else:
         init_weights(model)
     return model

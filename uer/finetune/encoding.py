@@ -47,8 +47,11 @@ class PairEncoder:
 _worker_encoder = None
 
 
-def _init_worker(encoder):
+def _init_worker(encoder, parent_pid):
+    from uer.lifecycle import init_worker
+
     global _worker_encoder
+    init_worker(parent_pid)  # a killed fine-tuning run takes its tokenizing workers along
     _worker_encoder = encoder
 
 
@@ -68,6 +71,7 @@ def encode_pairs(encoder, pairs, processes=None):
     chunk = -(-len(pairs) // (processes * 4))
     chunks = [pairs[i:i + chunk] for i in range(0, len(pairs), chunk)]
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes, initializer=_init_worker, initargs=(encoder,)) as pool:
+    with context.Pool(processes, initializer=_init_worker,
+                      initargs=(encoder, os.getpid())) as pool:
         results = pool.map(_encode_chunk, chunks)
     return [item for part in results for item in part]

@@ -5,6 +5,7 @@ engine trains on the tasks' model inputs, predicts per-example outputs and hands
 task's ``score``.
 """
 import sys
+from functools import partial
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from tqdm import tqdm
 from uer.checkpoint import load_model, save_model, unwrap
 from uer.finetune.runtime import Runtime
 from uer.optim import build_optimizer, build_scheduler
+from uer.outputs import save_or_rescue
 
 
 class Engine:
@@ -71,7 +73,7 @@ class Engine:
             score = self.evaluate(dev_examples, detailed=False)
             if best is None or score > best:
                 best = score
-                save_model(unwrap(model), args.output_model_path)
+                save_or_rescue(partial(save_model, unwrap(model)), args.output_model_path)
         if test_examples:
             load_model(unwrap(model), args.output_model_path, strict=True, verbose=False)
             print("Test set evaluation.")

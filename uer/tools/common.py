@@ -12,7 +12,11 @@ from uer.atomic import atomic_path
 from uer.config import parse_with_config
 from uer.errors import UerError
 from uer.finetune.cli import check_positions
+from uer.outputs import check_outputs
 from uer.vocab import load_vocab
+
+
+TOOL_OUTPUTS = ("output_path", "output_word_embedding_path", "output_model_path")
 
 
 def read_raw_state_dict(path, option=None):
@@ -23,7 +27,7 @@ def read_raw_state_dict(path, option=None):
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
-            UnicodeDecodeError, AttributeError, TypeError) as err:
+            UnicodeDecodeError, AttributeError, TypeError, IndexError, KeyError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UerError(f"{where}: not a readable PyTorch checkpoint ({reason[:200]})") from None
     if not isinstance(state, Mapping) or not all(
@@ -53,6 +57,7 @@ def resolve_model_args(parser, argv=None, positive=("batch_size",), seq_length_m
     """Parse with the config merged (typed options win), check the numbers, load the vocab;
     dropout is 0 (these tools only run the model)."""
     args = parse_with_config(parser, argv)
+    check_outputs(args, TOOL_OUTPUTS)
     for name in positive:
         value = getattr(args, name, None)
         if value is not None and value < 1:

@@ -11,13 +11,14 @@ from uer.finetune.tsv import parse_label, parse_logits, read_tsv
 
 
 def read_classification(path, encoder, labels=True, labels_num=None, logits=False,
-                        pairs=None, extra_columns=()):
+                        pairs=None, extra_columns=(), label_lines=None):
     """Examples of a classification TSV (SPEC §2.2).
 
     ``labels``: True = a ``label`` column is required, False = ignored, "optional" = read if
     present. ``labels_num`` bounds the labels. ``logits``: the teacher ``logits`` column is
     required. ``pairs``: True = ``text_b`` required, None = used when present.
-    ``extra_columns`` are required too; their raw values go to ``example.extra`` as a tuple."""
+    ``extra_columns`` are required too; their raw values go to ``example.extra`` as a tuple.
+    ``label_lines``: a dict to fill with label -> first line it is on (for ``count_labels``)."""
     required = ["text_a"] + list(extra_columns)
     if labels is True:
         required.append("label")
@@ -38,6 +39,8 @@ def read_classification(path, encoder, labels=True, labels_num=None, logits=Fals
         label = None
         if col_label is not None:
             label = parse_label(fields[col_label], path, line_no, labels_num)
+            if label_lines is not None:
+                label_lines.setdefault(label, line_no)
         teacher = None
         if col_logits is not None:
             teacher = parse_logits(fields[col_logits], path, line_no, labels_num)
@@ -46,9 +49,24 @@ def read_classification(path, encoder, labels=True, labels_num=None, logits=Fals
     return examples
 
 
-def count_labels(examples):
-    """labels_num = largest label + 1 (UER-py counted distinct values); at least 2."""
-    return max(2, max(ex.label for ex in examples) + 1) if examples else 2
+def count_labels(examples, path=None, label_lines=None, hint=""):
+    """labels_num = largest label + 1 (UER-py counted distinct values); at least 2.
+
+    With ``label_lines`` (from ``read_classification``) the training labels must be 0..n-1 with
+    every id present: a stray label 1000 among 0/1 is an error naming its line, not a silent
+    1001-class model."""
+    if not examples:
+        return 2
+    labels_num = max(ex.label for ex in examples) + 1
+    if label_lines is not None and len(label_lines) != labels_num:
+        expected = 0
+        for label in sorted(label_lines):
+            if label != expected:
+                raise UerError(f"{path}:{label_lines[label]}: label {label} leaves label "
+                               f"{expected} unused: the training labels must be 0..n-1 with "
+                               f"every id present{hint}")
+            expected += 1
+    return max(2, labels_num)
 
 
 def check_logits_width(examples, labels_num, path):

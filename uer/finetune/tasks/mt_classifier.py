@@ -21,8 +21,10 @@ def read_task_dirs(dirs, encoder):
     for index, folder in enumerate(dirs):
         if not os.path.isdir(folder):
             raise UerError(f"{folder}: --dataset_path_list entry is not a folder")
-        train = read_classification(os.path.join(folder, "train.tsv"), encoder)
-        labels_num = count_labels(train)
+        train_path = os.path.join(folder, "train.tsv")
+        lines = {}
+        train = read_classification(train_path, encoder, label_lines=lines)
+        labels_num = count_labels(train, train_path, lines)
         dev = read_classification(os.path.join(folder, "dev.tsv"), encoder,
                                   labels_num=labels_num)
         for ex in train + dev:
