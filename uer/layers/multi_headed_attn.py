@@ -14,6 +14,7 @@ from torch import nn
 
 from uer.errors import UerError
 from uer.layers.dropout import dropout as dropout_probs
+from uer.layers.qkv_weights import ConcatenatedWeights
 
 # UER-py adds -10000 to the scores of padding keys (instead of -inf): a row whose keys are all
 # padding then attends uniformly instead of producing NaN.
@@ -53,6 +54,15 @@ class MultiHeadedAttention(nn.Module):
         self.dropout = dropout
         self.linear_layers = nn.ModuleList([nn.Linear(hidden_size, hidden_size) for _ in range(3)])
         self.final_linear = nn.Linear(hidden_size, hidden_size)
+        self._concatenated = ConcatenatedWeights()
+
+    def train(self, mode=True):
+        self._concatenated.clear()  # evaluation after training starts from the current weights
+        return super().train(mode)
+
+    def _projection_weights(self, linears):
+        """(weight, bias) of ``linears`` concatenated; kept between calls without autograd."""
+        return self._concatenated.get(linears)
 
     def _split_heads(self, x):
         batch_size, seq_length, _ = x.shape
@@ -61,8 +71,7 @@ class MultiHeadedAttention(nn.Module):
     def _fused_projection(self, x, linears):
         """``x`` through several H -> H linears in one matmul on their concatenated weights
         (the cat costs far less than the matmuls it saves); one [B, heads, L, per_head] each."""
-        weight = torch.cat([linear.weight for linear in linears])
-        bias = torch.cat([linear.bias for linear in linears])
+        weight, bias = self._projection_weights(linears)
         batch_size, seq_length, _ = x.shape
         projected = F.linear(x, weight, bias).view(batch_size, seq_length, len(linears),
                                                    self.heads_num, self.per_head_size)
