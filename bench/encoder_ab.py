@@ -6,12 +6,15 @@ per-batch ratios against the first contender. Meant for a shared machine: ratios
 Contenders: ``ours`` (the code as it is), ``ours-composed-ln`` (UER's LayerNorm as the composed
 torch ops it was before uer/layers/uer_layer_norm_kernel.py), ``ours-cat-qkv`` (Q/K/V weights
 concatenated on every call, as before uer/layers/qkv_weights.py), ``ours-separate-qkv``
-(three matmuls on the shared input instead of one on concatenated weights) and ``hf`` (the HuggingFace
+(three matmuls on the shared input instead of one on concatenated weights),
+``ours-unfused-scores`` (training attention scores as matmul, scale and mask add instead of one
+baddbmm) and ``hf`` (the HuggingFace
 model of the case).
 
     python3 bench/encoder_ab.py --tasks ner cmrc --rounds 3 --threads 1
 """
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -55,6 +58,12 @@ def separate_projections(self, x, linears):
     return tuple(self._split_heads(linear(x)) for linear in linears)
 
 
+def unfused_scores(self, q, k, mask):
+    """The scores as matmul, scale and mask add: three passes (the former code)."""
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.per_head_size))
+    return scores if mask is None else scores + mask
+
+
 @contextmanager
 def patched(owner, name, replacement):
     if replacement is None:
@@ -75,6 +84,7 @@ VARIANTS = {
                      concatenated_weights),
     "ours-separate-qkv": (multi_headed_attn.MultiHeadedAttention, "_fused_projection",
                           separate_projections),
+    "ours-unfused-scores": (multi_headed_attn.MultiHeadedAttention, "_scores", unfused_scores),
 }
 
 

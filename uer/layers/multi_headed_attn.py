@@ -5,7 +5,9 @@ dropout 0) torch's fused ``scaled_dot_product_attention`` kernel runs; in traini
 that kernel falls back on CPU to a generic "math" path, so the scores are computed directly
 (UER-py's formula), which measured faster than the fallback. Self-attention (query, key and value
 the same tensor) projects Q/K/V with one matmul on the concatenated weights; the parameters keep
-their three names ``linear_layers.0/1/2`` so checkpoints are unchanged."""
+their three names ``linear_layers.0/1/2`` so checkpoints are unchanged. Without autograd the
+concatenated weights are kept between calls (uer/layers/qkv_weights.py says when they are
+rebuilt)."""
 import math
 
 import torch
@@ -87,6 +89,22 @@ class MultiHeadedAttention(nn.Module):
         return tuple(self._split_heads(linear(x))
                      for linear, x in zip(self.linear_layers, (query, key, value)))
 
+    def _scores(self, q, k, mask):
+        """``q k^T / sqrt(per_head) + mask`` [B, heads, Lq, Lk]. With a mask, one ``baddbmm``
+        applies the scale and adds the mask inside the batched matmul, instead of two more
+        passes (and their backward) over the largest tensor of the layer."""
+        scale = 1.0 / math.sqrt(self.per_head_size)
+        if mask is None:
+            return torch.matmul(q, k.transpose(-1, -2)).mul_(scale)
+        batch, heads, query_length, _ = q.shape
+        key_length = k.size(2)
+        shape = torch.broadcast_shapes(mask.shape, (batch, heads, 1, key_length))
+        mask = mask.expand(shape).reshape(batch * heads, shape[-2], key_length)
+        scores = torch.baddbmm(mask, q.reshape(batch * heads, query_length, -1),
+                               k.reshape(batch * heads, key_length, -1).transpose(1, 2),
+                               alpha=scale)
+        return scores.view(batch, heads, query_length, key_length)
+
     def forward(self, query, key, value, mask=None, is_causal=False):
         batch_size, seq_length, _ = query.shape
         q, k, v = self._project(query, key, value)
@@ -96,9 +114,7 @@ class MultiHeadedAttention(nn.Module):
         if dropout > 0.0:
             if mask is None and is_causal:
                 mask = causal_mask(seq_length, q.dtype, q.device)
-            scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.per_head_size))
-            if mask is not None:
-                scores = scores + mask
+            scores = self._scores(q, k, mask)
             probs = dropout_probs(torch.softmax(scores, dim=-1), dropout)
             context = torch.matmul(probs, v)
         else:
