@@ -37,7 +37,7 @@ def _concatenated(linears):
 
 class ConcatenatedWeights:
     """``get(linears)``: (weight, bias) of the linears stacked along the output dimension; one
-    kept pair per list of linears (attention asks for Q/K/V, or for K/V alone)."""
+    kept pair per number of linears (attention asks for Q/K/V, or for K/V alone)."""
 
     def __init__(self):
         self._entries = {}
@@ -52,7 +52,9 @@ class ConcatenatedWeights:
         key = (_optimizer_steps,) + tuple(
             (t.data_ptr(), t._version, t.dtype, t.device)
             for linear in linears for t in (linear.weight, linear.bias))
-        slot = tuple(id(linear) for linear in linears)
+        # One slot per list length (all three, or K/V alone): not per object, since module
+        # copies (deepcopy, DataParallel replicas) share this cache and would only add slots.
+        slot = len(linears)
         entry = self._entries.get(slot)
         if entry is None or entry[0] != key:
             self._entries.pop(slot, None)  # release the old pair before building the new one
