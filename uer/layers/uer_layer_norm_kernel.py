@@ -5,11 +5,13 @@ Why: composed of torch ops (mean, subtract, vector norm, divide, addcmul) the fo
 writes the activation five times forward and about fifteen times backward, where the broadcast
 divisions' gradients are slow reductions; HuggingFace's LayerNorm is one fused kernel.
 
-Forward: torch's fused ``native_layer_norm`` (no weight, a negligible eps) gives
-``xhat = (x - mean) * rstd`` with the biased ``rstd``; each row is then rescaled to UER's
-denominator, ``xhat * (1 / rstd) / (std_unbiased + eps)``, and ``gamma``/``beta`` applied: three
-passes. A row with zero variance gives ``beta`` exactly (the composed formula in fp32 can give
-``beta`` plus rounding noise divided by eps there, when the row's mean is not exact).
+Forward: torch's fused ``native_layer_norm`` (a negligible eps) gives ``xhat = (x - mean) * rstd``
+with the biased ``rstd``; each row is then rescaled to UER's denominator by
+``k = 1 / (sqrt(n / (n - 1)) + eps * rstd)`` (so ``xhat * k = (x - mean) / (std_unbiased + eps)``
+exactly), and ``gamma``/``beta`` applied. Inference: two passes (the fused kernel applies gamma,
+one addcmul applies k and beta); training: three, keeping ``xhat * k`` for the backward. A row
+with zero variance gives ``beta`` exactly (the composed formula in fp32 can give ``beta`` plus
+rounding noise divided by eps there, when the row's mean is not exact).
 
 Backward: the gradient of the composed formula (what autograd computes for it) in closed form.
 With ``d = std + eps``, ``xh = (x - mean) / d``, ``g = dy * gamma`` and ``n`` features::
@@ -18,8 +20,8 @@ With ``d = std + eps``, ``xh = (x - mean) / d``, ``g = dy * gamma`` and ``n`` fe
     dgamma = sum over rows of dy * xh,   dbeta = sum over rows of dy
 
 and where std is 0 (a constant row) the second term is 0, as torch's norm gradient is there.
-Statistics and gradients are computed in fp32 whatever the input dtype (bf16/fp16 autocast),
-the result and the input's gradient come back in the input's dtype.
+Statistics and gradients are computed in fp32 for fp32/bf16/fp16 input (fp64 for fp64), the
+result and the input's gradient come back in the input's dtype.
 """
 import torch
 
