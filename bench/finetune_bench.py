@@ -128,6 +128,8 @@ def time_inference(contenders, batches):
 def time_closures(contenders, batches, train):
     """Examples/s of each contender's ``loss`` (train: + backward + AdamW step) or ``predict``
     over the same batches, in lockstep; the first batch (two in training) is warm-up."""
+    from finetune_tasks import run_contender
+
     optimizers = [build_optimizer(c.model, 2e-5) if train else None for c in contenders]
     seconds = [0.0] * len(contenders)
     count = 0
@@ -139,12 +141,7 @@ def time_closures(contenders, batches, train):
         for step, batch in enumerate(batches):
             for index, (contender, optimizer) in enumerate(zip(contenders, optimizers)):
                 start = time.perf_counter()
-                if train:
-                    contender.loss(batch).backward()
-                    optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                else:
-                    contender.predict(batch)
+                run_contender(contender, optimizer, batch, train)
                 if step >= warmup:
                     seconds[index] += time.perf_counter() - start
             count += batch["src"].size(0) if step >= warmup else 0

@@ -16,6 +16,16 @@ Case = namedtuple("Case", "name note ours hf train_batches infer_batches")
 Contender = namedtuple("Contender", "name model loss predict")
 
 
+def run_contender(contender, optimizer, batch, train):
+    """One timed unit: a training step (loss, backward, optimizer step) or a prediction."""
+    if train:
+        contender.loss(batch).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    else:
+        contender.predict(batch)
+
+
 def hf_config(config, vocab_size, **extra):
     from transformers import BertConfig
 

@@ -5,7 +5,9 @@ dropout 0) torch's fused ``scaled_dot_product_attention`` kernel runs; in traini
 that kernel falls back on CPU to a generic "math" path, so the scores are computed directly
 (UER-py's formula), which measured faster than the fallback. Self-attention (query, key and value
 the same tensor) projects Q/K/V with one matmul on the concatenated weights; the parameters keep
-their three names ``linear_layers.0/1/2`` so checkpoints are unchanged."""
+their three names ``linear_layers.0/1/2`` so checkpoints are unchanged. Without autograd the
+concatenated weights are kept between calls (uer/layers/qkv_weights.py says when they are
+rebuilt)."""
 import math
 
 import torch
@@ -14,6 +16,7 @@ from torch import nn
 
 from uer.errors import UerError
 from uer.layers.dropout import dropout as dropout_probs
+from uer.layers.qkv_weights import ConcatenatedWeights
 
 # UER-py adds -10000 to the scores of padding keys (instead of -inf): a row whose keys are all
 # padding then attends uniformly instead of producing NaN.
@@ -53,6 +56,15 @@ class MultiHeadedAttention(nn.Module):
         self.dropout = dropout
         self.linear_layers = nn.ModuleList([nn.Linear(hidden_size, hidden_size) for _ in range(3)])
         self.final_linear = nn.Linear(hidden_size, hidden_size)
+        self._concatenated = ConcatenatedWeights()
+
+    def train(self, mode=True):
+        self._concatenated.clear()  # evaluation after training starts from the current weights
+        return super().train(mode)
+
+    def _projection_weights(self, linears):
+        """(weight, bias) of ``linears`` concatenated; kept between calls without autograd."""
+        return self._concatenated.get(linears)
 
     def _split_heads(self, x):
         batch_size, seq_length, _ = x.shape
@@ -61,8 +73,7 @@ class MultiHeadedAttention(nn.Module):
     def _fused_projection(self, x, linears):
         """``x`` through several H -> H linears in one matmul on their concatenated weights
         (the cat costs far less than the matmuls it saves); one [B, heads, L, per_head] each."""
-        weight = torch.cat([linear.weight for linear in linears])
-        bias = torch.cat([linear.bias for linear in linears])
+        weight, bias = self._projection_weights(linears)
         batch_size, seq_length, _ = x.shape
         projected = F.linear(x, weight, bias).view(batch_size, seq_length, len(linears),
                                                    self.heads_num, self.per_head_size)
@@ -78,6 +89,22 @@ class MultiHeadedAttention(nn.Module):
         return tuple(self._split_heads(linear(x))
                      for linear, x in zip(self.linear_layers, (query, key, value)))
 
+    def _scores(self, q, k, mask):
+        """``q k^T / sqrt(per_head) + mask`` [B, heads, Lq, Lk]. With a mask, one ``baddbmm``
+        applies the scale and adds the mask inside the batched matmul, instead of two more
+        passes (and their backward) over the largest tensor of the layer."""
+        scale = 1.0 / math.sqrt(self.per_head_size)
+        if mask is None:
+            return torch.matmul(q, k.transpose(-1, -2)).mul_(scale)
+        batch, heads, query_length, _ = q.shape
+        key_length = k.size(2)
+        shape = torch.broadcast_shapes(mask.shape, (batch, heads, 1, key_length))
+        mask = mask.expand(shape).reshape(batch * heads, shape[-2], key_length)
+        scores = torch.baddbmm(mask, q.reshape(batch * heads, query_length, -1),
+                               k.reshape(batch * heads, key_length, -1).transpose(1, 2),
+                               alpha=scale)
+        return scores.view(batch, heads, query_length, key_length)
+
     def forward(self, query, key, value, mask=None, is_causal=False):
         batch_size, seq_length, _ = query.shape
         q, k, v = self._project(query, key, value)
@@ -87,9 +114,7 @@ class MultiHeadedAttention(nn.Module):
         if dropout > 0.0:
             if mask is None and is_causal:
                 mask = causal_mask(seq_length, q.dtype, q.device)
-            scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.per_head_size))
-            if mask is not None:
-                scores = scores + mask
+            scores = self._scores(q, k, mask)
             probs = dropout_probs(torch.softmax(scores, dim=-1), dropout)
             context = torch.matmul(probs, v)
         else:
