@@ -4,6 +4,7 @@ from uer.checkpoint import init_weights, load_pretrained
 from uer.config import parse_with_config
 from uer.constants import MAX_POSITIONS
 from uer.errors import UerError
+from uer.logging_sinks import check_sinks, log_opts
 from uer.vocab import load_vocab
 
 
@@ -31,6 +32,7 @@ def finetune_opts(parser, output_model_path, batch_size=64, seq_length=128, drop
                         help="Longest input in tokens; longer inputs are cut.")
     opts.optimizer_opts(parser, learning_rate=learning_rate)
     opts.training_opts(parser, dropout=dropout, epochs_num=epochs_num)
+    log_opts(parser)
 
 
 def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooling=True):
@@ -62,6 +64,7 @@ def resolve(parser, argv=None):
                        "the bert embedding")
     if getattr(args, "dropout", None) is None:
         args.dropout = 0.0
+    check_sinks(args)
     args.vocab = load_vocab(args)
     return args
 
