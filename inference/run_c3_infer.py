@@ -43,10 +43,10 @@ def main(argv=None):
     engine = Engine(args, C3Task(args.max_choices_num), model)
     logits = engine.predict_stacked(examples)
     write_c3_predictions(args.prediction_path, examples, logits)
-    report_written(len(examples), args.prediction_path)
     if all(ex.label is not None for ex in examples):
         gold = [ex.label for ex in examples]
         report_classification(predicted_choices(logits), gold, args.max_choices_num)
+    report_written(len(examples), args.prediction_path)
 
 
 if __name__ == "__main__":

@@ -47,10 +47,10 @@ def main(argv=None):
     engine = Engine(args, ClassificationTask(args.labels_num), model)
     logits = engine.predict_stacked(examples)
     write_predictions(args.prediction_path, logits, args.output_logits, args.output_prob)
-    report_written(len(logits), args.prediction_path)
     if examples and all(ex.label is not None for ex in examples):
         gold = [ex.label for ex in examples]
         report_classification(logits.argmax(dim=-1), gold, args.labels_num)
+    report_written(len(logits), args.prediction_path)
 
 
 if __name__ == "__main__":

@@ -60,9 +60,9 @@ def main(argv=None):
     engine = Engine(args, task, model)
     predictions = engine.predict(examples)
     write_tags(args.prediction_path, [label_map.names(tags) for tags in predictions])
-    report_written(len(predictions), args.prediction_path)
     if labelled:
         task.score(examples, predictions, detailed=True)
+    report_written(len(predictions), args.prediction_path)
 
 
 if __name__ == "__main__":

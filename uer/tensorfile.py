@@ -73,7 +73,9 @@ def pickle_refusal(path, err):
 
 def read_torch(path):
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # A file object, not the path: torch.load would pick its reader by the file name.
+        with open(path, "rb") as handle:
+            return torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         if "Weights only load failed" in str(err):
             raise UerError(pickle_refusal(path, err)) from None
@@ -84,7 +86,9 @@ def read_torch(path):
 
 def _unreadable(path, err):
     text = _ESCAPE.sub("", str(err)).strip()
-    reason = text.splitlines()[0] if text else type(err).__name__
+    reason = text.splitlines()[0] if text else ""
+    if not re.search(r"[A-Za-z]", reason):  # e.g. a bare KeyError number
+        reason = f"{type(err).__name__} {reason}".strip()
     return (f"{path}: not a readable checkpoint, neither PyTorch nor safetensors "
             f"({reason[:200]})")
 
