@@ -127,6 +127,7 @@ class RunSinks:
         log_path = getattr(args, "log_path", None)
         tensorboard_dir = getattr(args, "tensorboard_dir", None)
         if tensorboard_dir:
+            check_sinks(args)
             self.writer = _summary_writer(tensorboard_dir)
         if log_path:
             try:
