@@ -36,7 +36,7 @@ help:
 	@echo "make quickstart   install into $(VENV) and run the sample pipeline (about 2 minutes)"
 	@echo "make test         install the dev requirements and run the test suite"
 	@echo "make bench        run the CPU benchmarks of bench/ (prints tables)"
-	@echo "make clean        remove $(VENV), build/ and the outputs of the README examples"
+	@echo "make clean        remove $(VENV), build/ and the outputs of the README quickstart"
 	@echo "PYTHON=python3    use that interpreter instead of $(VENV)"
 
 $(VENV)/bin/python:
@@ -71,7 +71,9 @@ bench: install-dev
 	$(PYTHON) bench/pretrain_bench.py
 	$(PYTHON) bench/finetune_bench.py
 
+# Only what `make` and the README quickstart write: models you put in models/ stay.
 clean:
 	rm -rf $(VENV) build .pytest_cache *.egg-info dataset.pt prediction.tsv
-	rm -f models/*.bin models/*.bin-* models/*.bin.json models/*.bin-*.json models/*.safetensors
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -f models/sample_model.bin models/sample_model.bin-* models/sample_model.bin.json \
+		models/classifier_model.bin models/classifier_model.bin.json
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
