@@ -171,3 +171,22 @@ def test_ner_inference_takes_the_label_map_from_the_sidecar(tmp_path):
     with pytest.raises(UerError, match="--label2id_path is required"):
         run_ner_infer.saved_label_map(Namespace(label2id_path=None, label2id=None,
                                                 load_model_path=args.load_model_path))
+
+
+def test_converted_model_sidecar_gives_sizes_and_checks_vocab_size(tmp_path):
+    from uer.sidecar import write_converted
+
+    model = tmp_path / "converted.bin"
+    torch.save({}, str(model))
+    write_converted(str(model), dict(TINY, layernorm="standard", vocab_size=307), "mlm", 307)
+    info = read_sidecar(str(model))
+    assert info["config"]["layernorm"] == "standard" and "vocab_size" not in info["config"]
+    assert info["model"] == {"embedding": "bert", "encoder": "bert", "target": "mlm"}
+    assert info["vocab"] == {"size": 307}
+    args = run_classifier.parse_args(["--pretrained_model_path", str(model), "--vocab_path", VOCAB,
+                                      "--train_path", "t", "--dev_path", "d"])
+    assert (args.hidden_size, args.layernorm) == (32, "standard")
+    reserved = str(REPO / "models" / "reserved_vocab.txt")
+    with pytest.raises(UerError, match=r"vocabulary of 104 tokens, .* built with 307 tokens \("):
+        run_classifier.parse_args(["--pretrained_model_path", str(model), "--vocab_path", reserved,
+                                   "--train_path", "t", "--dev_path", "d"])

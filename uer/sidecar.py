@@ -199,7 +199,7 @@ class Sidecar:
                 and not getattr(args, "vocab_path", None) and not getattr(args, "spm_model_path", None)
                 and os.path.isfile(vocab["path"])):
             setattr(args, "vocab_path", vocab["path"])
-        if vocab.get("checksum"):
+        if vocab.get("checksum") or vocab.get("size"):
             # A plain dict (args may be pickled or saved): what check_vocab compares.
             args.saved_vocab = dict(vocab, model_path=self.model_path, sidecar=self.path)
         return args
@@ -224,10 +224,11 @@ def check_vocab(args, vocab):
     saved = getattr(args, "saved_vocab", None)
     if not saved:
         return
-    if saved["checksum"] != vocab.checksum or saved.get("size", len(vocab)) != len(vocab):
+    checksum = saved.get("checksum")
+    if saved.get("size", len(vocab)) != len(vocab) or checksum not in (None, vocab.checksum):
+        built = f"{saved.get('size')} tokens" + (f", checksum {checksum}" if checksum else "")
         raise UerError(f"{vocab.source}: vocabulary of {len(vocab)} tokens, checksum "
-                       f"{vocab.checksum}, but {saved['model_path']} was built with "
-                       f"{saved.get('size')} tokens, checksum {saved['checksum']} "
+                       f"{vocab.checksum}, but {saved['model_path']} was built with {built} "
                        f"({saved['sidecar']})")
 
 
