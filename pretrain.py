@@ -8,6 +8,7 @@ Example:
 from uer.config import bounded, parse_with_config
 from uer.errors import cli_main
 from uer.constants import INSTANCES_BUFFER_SIZE
+from uer.logging_sinks import check_sinks, log_opts
 from uer.opts import (config_opts, masking_opts, model_opts, new_parser, optimizer_opts,
                       vocab_opts)
 from uer.targets import str2target
@@ -26,6 +27,7 @@ def build_parser():
     paths.add_argument("--output_model_path", type=str, required=True,
                        help="Final model; checkpoints go to <path>-<step>.")
     config_opts(paths, default="models/bert_base_config.json")
+    log_opts(paths)
 
     steps = parser.add_argument_group("training steps")
     steps.add_argument("--total_steps", type=int, default=100000,
@@ -88,6 +90,7 @@ def build_parser():
 
 def parse_args(argv=None):
     args = parse_with_config(build_parser(), argv)
+    check_sinks(args)
     args.vocab = load_vocab(args)
     return args
 

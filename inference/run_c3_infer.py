@@ -12,6 +12,7 @@ from uer.finetune.metrics import report_classification  # noqa: E402
 from uer.finetune.tasks.c3 import (C3Task, ChoiceEncoder, MultipleChoice,  # noqa: E402
                                    check_c3_checkpoint, check_max_choices, predicted_choices,
                                    read_c3, write_c3_predictions)
+from uer.logging_sinks import report_written  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 
 
@@ -45,6 +46,7 @@ def main(argv=None):
     if all(ex.label is not None for ex in examples):
         gold = [ex.label for ex in examples]
         report_classification(predicted_choices(logits), gold, args.max_choices_num)
+    report_written(len(examples), args.prediction_path)
 
 
 if __name__ == "__main__":

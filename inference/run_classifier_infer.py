@@ -12,13 +12,15 @@ from uer.finetune.heads import Classifier  # noqa: E402
 from uer.finetune.metrics import report_classification  # noqa: E402
 from uer.finetune.tasks.classifier import ClassificationTask, read_classification  # noqa: E402
 from uer.finetune.tasks.classifier_infer import load_classifier, write_predictions  # noqa: E402
+from uer.logging_sinks import report_written  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 
 
 def build_parser():
     parser = new_parser(__doc__)
     inference_opts(parser, batch_size=128, seq_length=128)
-    parser.add_argument("--labels_num", type=int, required=True, help="Number of labels.")
+    parser.add_argument("--labels_num", type=int, default=None,
+                        help="Number of labels (default: from the model's .json sidecar).")
     parser.add_argument("--output_logits", action="store_true", help="Write the logits column.")
     parser.add_argument("--output_prob", action="store_true", help="Write the prob column.")
     return parser
@@ -31,6 +33,9 @@ def parse_args(argv=None):
 @cli_main
 def main(argv=None):
     args = parse_args(argv)
+    if args.labels_num is None:
+        raise UerError(f"--labels_num is required: {args.load_model_path} has no .json sidecar "
+                       "that gives it")
     if args.labels_num < 2:
         raise UerError(f"--labels_num must be at least 2, got {args.labels_num}")
     args.dropout = 0.0
@@ -45,6 +50,7 @@ def main(argv=None):
     if examples and all(ex.label is not None for ex in examples):
         gold = [ex.label for ex in examples]
         report_classification(logits.argmax(dim=-1), gold, args.labels_num)
+    report_written(len(logits), args.prediction_path)
 
 
 if __name__ == "__main__":

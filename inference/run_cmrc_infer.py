@@ -11,6 +11,7 @@ from uer.finetune.cli import inference_opts, resolve  # noqa: E402
 from uer.finetune.engine import Engine  # noqa: E402
 from uer.finetune.tasks.cmrc import (CmrcTask, MachineReadingComprehension,  # noqa: E402
                                      cmrc_opts, prediction_json, read_cmrc)
+from uer.logging_sinks import report_written  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
 
 
@@ -36,6 +37,7 @@ def main(argv=None):
     load_model(model, args.load_model_path, strict=True, verbose=False)
     answers = Engine(args, task, model).predict(examples)
     write_text(args.prediction_path, prediction_json(examples, answers))
+    report_written(len(answers), args.prediction_path, "answers")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from uer.checkpoint import WRAPPER_PREFIXES  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.outputs import check_outputs  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
+from uer.sidecar import copy_sidecar  # noqa: E402
 from uer.tools.common import read_raw_state_dict, save_state_dict  # noqa: E402
 
 
@@ -79,6 +80,7 @@ def main(argv=None):
     check_outputs(args, ["output_model_path"])
     averaged = average_state_dicts(args.model_list_path)
     save_state_dict(averaged, args.output_model_path)
+    copy_sidecar(args.model_list_path[0], args.output_model_path)
     print(f"Averaged {len(args.model_list_path)} checkpoints ({len(averaged)} tensors) -> "
           f"{args.output_model_path}")
 

@@ -13,6 +13,7 @@ from uer.checkpoint import read_state_dict  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.outputs import check_outputs  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
+from uer.sidecar import copy_sidecar  # noqa: E402
 from uer.tools.common import save_state_dict  # noqa: E402
 from uer.vocab import Vocab  # noqa: E402
 
@@ -78,6 +79,7 @@ def main(argv=None):
     adapted, shared = adapt(ordered, old_vocab.i2w, new_vocab.i2w, args.seed, args.old_model_path)
     adapted = {key: adapted[key] for key in state}  # the original key order
     save_state_dict(adapted, args.new_model_path)
+    copy_sidecar(args.old_model_path, args.new_model_path, vocab=new_vocab)
     print(f"{len(old_vocab)} -> {len(new_vocab)} tokens ({shared} shared rows copied, "
           f"{len(new_vocab) - shared} new) -> {args.new_model_path}")
 

@@ -7,6 +7,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.outputs import check_outputs  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
+from uer.sidecar import copy_sidecar  # noqa: E402
 from uer.tools.common import read_raw_state_dict, save_state_dict  # noqa: E402
 
 PREFIX = "module."
@@ -48,6 +49,7 @@ def main(argv=None):
     state = read_raw_state_dict(args.input_model_path, "--input_model_path")
     converted, changed = convert(state, args.delete_module_prefix, args.input_model_path)
     save_state_dict(converted, args.output_model_path)
+    copy_sidecar(args.input_model_path, args.output_model_path)
     action = "removed from" if args.delete_module_prefix else "added to"
     note = "" if changed == len(state) else f" ({len(state) - changed} already in that form)"
     print(f"'{PREFIX}' {action} {changed} of {len(state)} keys{note} -> {args.output_model_path}")

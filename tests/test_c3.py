@@ -6,6 +6,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 
@@ -346,8 +347,18 @@ def test_inference_refuses_checkpoint_that_does_not_fit(trained, tmp_path, capsy
     never = tmp_path / "never.jsonl"
     bigger = write_config(tmp_path / "three_layers.json", layers_num=3)
     argv = infer_argv(trained, trained["dev"], never)
+    # The model's sidecar knows its layers_num: a config that contradicts it is named.
     with pytest.raises(SystemExit) as exit_info:
         run_c3_infer.main(argv[:5] + [bigger] + argv[6:])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 1 and "\n" not in err
+    assert err.startswith(f"error: --config_path {bigger} does not fit {trained['model']}: "
+                          "layers_num is 3 here but 2 in the model")
+    # Without the sidecar (a UER-py checkpoint), the strict load names the missing tensors.
+    legacy = str(tmp_path / "legacy.bin")
+    shutil.copyfile(trained["model"], legacy)
+    with pytest.raises(SystemExit) as exit_info:
+        run_c3_infer.main(["--load_model_path", legacy] + argv[2:5] + [bigger] + argv[6:])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 1 and "\n" not in err
     assert "checkpoint does not match the model" in err and "missing 16: encoder.transformer.2" in err

@@ -1,5 +1,6 @@
 """run_classifier.py and inference/run_classifier_infer.py on a tiny model."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -107,7 +108,19 @@ def run_script(script, argv):
 
 
 def test_inference_refuses_checkpoint_that_does_not_fit(trained, trained_log):
-    base = ["--load_model_path", trained["model"], "--vocab_path", trained["vocab"],
+    # The model fine-tuned here has a sidecar: a typed value that contradicts it is named.
+    sidecar_base = ["--load_model_path", trained["model"], "--vocab_path", trained["vocab"],
+                    "--test_path", trained["test_nolabel"], "--prediction_path",
+                    str(trained["dir"] / "never.tsv")]
+    result = run_script("inference/run_classifier_infer.py", sidecar_base + ["--labels_num", "3"])
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: --labels_num does not fit {trained['model']}: labels_num is 3 here but 2 in "
+        f"the model ({trained['model']}.json)")
+    # Without the sidecar (a UER-py checkpoint), the checkpoint's shapes are checked as before.
+    legacy = trained["dir"] / "legacy.bin"
+    shutil.copyfile(trained["model"], legacy)
+    base = ["--load_model_path", str(legacy), "--vocab_path", trained["vocab"],
             "--test_path", trained["test_nolabel"], "--prediction_path",
             str(trained["dir"] / "never.tsv"), "--seq_length", "32"]
     result = run_script("inference/run_classifier_infer.py",
@@ -120,7 +133,7 @@ def test_inference_refuses_checkpoint_that_does_not_fit(trained, trained_log):
     with pytest.raises(UerError, match="missing 16: encoder.transformer.2"):
         from uer.finetune.tasks.classifier_infer import load_classifier
         args = run_classifier_infer.parse_args(base + ["--config_path", bigger, "--labels_num", "2"])
-        load_classifier(Classifier(args, 2), trained["model"])
+        load_classifier(Classifier(args, 2), str(legacy))
     assert not (trained["dir"] / "never.tsv").exists()
 
 

@@ -7,6 +7,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import subprocess
 import sys
 
@@ -425,6 +426,15 @@ def test_inference_refuses_a_checkpoint_that_does_not_fit(trained):
     bigger = write_config(trained["dir"] / "three_layers.json", layers_num=3)
     result = run_script("inference/run_cmrc_infer.py", [
         "--load_model_path", str(trained["model"]), "--vocab_path", trained["vocab"],
+        "--config_path", bigger, "--test_path", trained["test"], "--prediction_path",
+        str(never), "--seq_length", "32"])
+    assert result.returncode == 1  # the model's sidecar names the value
+    assert result.stderr.count("\n") == 1
+    assert "layers_num is 3 here but 2 in the model" in result.stderr
+    legacy = trained["dir"] / "legacy.bin"  # no sidecar: the strict load names the tensors
+    shutil.copyfile(trained["model"], legacy)
+    result = run_script("inference/run_cmrc_infer.py", [
+        "--load_model_path", str(legacy), "--vocab_path", trained["vocab"],
         "--config_path", bigger, "--test_path", trained["test"], "--prediction_path",
         str(never), "--seq_length", "32"])
     assert result.returncode == 1

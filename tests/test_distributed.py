@@ -124,7 +124,8 @@ def test_two_ranks_of_b_equal_one_process_of_2b(tmp_path, capfd):
     key = "encoder.transformer.1.self_attn.linear_layers.0.weight"
     assert not torch.allclose(start[key], one[key])
     assert_same_state(one, two, atol=2e-5)
-    assert sorted(os.listdir(tmp_path / "two")) == ["model.bin", "model.bin-3", "model.bin.state"]
+    assert sorted(os.listdir(tmp_path / "two")) == ["model.bin", "model.bin-3", "model.bin-3.json",
+                                                    "model.bin.json", "model.bin.state"]
     assert len(torch.load(tmp_path / "two" / "model.bin.state", weights_only=True)["ranks"]) == 2
 
 

@@ -1,6 +1,7 @@
 """run_ner.py and inference/run_ner_infer.py: label maps, reading, loss, windows, end to end."""
 import json
 import random
+import shutil
 import sys
 
 import pytest
@@ -207,10 +208,15 @@ def test_train_then_infer(ner_data, capsys, crf):
     for text, tags in zip(texts, lines[1:-1]):
         assert len(tags.split(" ")) == len(text.strip("\n").split(" "))  # the 30+ token row too
         assert set(tags.split(" ")) <= set(LABEL2ID)
-    # A wrong --crf_target is named, not a key dump.
+    # A wrong --crf_target is named, not a key dump. (Omitting it is checked on a copy without
+    # the .json sidecar: with the sidecar, the saved --crf_target is the default.)
     flipped = [] if crf else ["--crf_target"]
+    checked = model_path
+    if crf:
+        checked = ner_data["dir"] / "ner_crf_no_sidecar.bin"
+        shutil.copyfile(model_path, checked)
     with pytest.raises(SystemExit) as exit_info:
-        run_ner_infer.main(["--load_model_path", str(model_path), "--vocab_path",
+        run_ner_infer.main(["--load_model_path", str(checked), "--vocab_path",
                             ner_data["vocab"], "--config_path", ner_data["config"],
                             "--label2id_path", ner_data["label2id"], "--test_path",
                             ner_data["nolabel"], "--prediction_path",
@@ -241,8 +247,19 @@ def test_wrong_tag_count_checkpoint_is_refused(ner_data, tmp_path, capsys):
     if not model_path.exists():
         pytest.skip("needs test_train_then_infer")
     fewer = write_label2id(tmp_path / "fewer.json", {"O": 0, "B-PER": 1, "I-PER": 2})
+    # The model's sidecar holds its label map: another one is named against it.
     with pytest.raises(SystemExit):
         run_ner_infer.main(["--load_model_path", str(model_path), "--vocab_path",
+                            ner_data["vocab"], "--config_path", ner_data["config"],
+                            "--label2id_path", fewer, "--test_path", ner_data["nolabel"],
+                            "--prediction_path", str(tmp_path / "p.txt")])
+    assert f"{fewer}: label2id {{'O': 0, 'B-PER': 1, 'I-PER': 2}} differs from the one " \
+        f"{model_path} was fine-tuned with" in capsys.readouterr().err
+    # Without the sidecar (a UER-py checkpoint) the tag count is checked against the weights.
+    legacy = tmp_path / "legacy.bin"
+    shutil.copyfile(model_path, legacy)
+    with pytest.raises(SystemExit):
+        run_ner_infer.main(["--load_model_path", str(legacy), "--vocab_path",
                             ner_data["vocab"], "--config_path", ner_data["config"],
                             "--label2id_path", fewer, "--test_path", ner_data["nolabel"],
                             "--prediction_path", str(tmp_path / "p.txt")])

@@ -1,6 +1,7 @@
 """pretrain.py end to end on CPU with tiny models and datasets built by preprocess.py."""
 import os
 import re
+import shutil
 
 import pytest
 import torch
@@ -60,8 +61,9 @@ def test_each_target_trains_on_cpu(name, tmp_path, zh_vocab_path, capsys):
     assert losses[-1][1] < losses[0][1], out
     assert out.startswith("Vocabulary size:  21128\n")
     assert "Using CPU mode for training." in out
-    assert sorted(os.listdir(os.path.dirname(output))) == ["model.bin", "model.bin-10",
-                                                           "model.bin-20", "model.bin.state"]
+    assert sorted(os.listdir(os.path.dirname(output))) == [
+        "model.bin", "model.bin-10", "model.bin-10.json", "model.bin-20", "model.bin-20.json",
+        "model.bin.json", "model.bin.state"]
     state = state_of(output)
     assert all(torch.isfinite(v).all() for v in state.values())
     if name == "albert":
@@ -95,6 +97,14 @@ def test_shape_mismatch_names_the_parameter(tmp_path, zh_vocab_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run_pretrain(tmp_path / "b", zh_vocab_path, "bert", dataset,
                      "--pretrained_model_path", bert, config=wider)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err  # the model's sidecar names the config value
+    assert f"does not fit {bert}: feedforward_size is 48 here but 64 in the model" in err
+    legacy = tmp_path / "legacy.bin"  # a UER-py checkpoint (no sidecar): the tensor is named
+    shutil.copyfile(bert, legacy)
+    with pytest.raises(SystemExit) as exit_info:
+        run_pretrain(tmp_path / "c", zh_vocab_path, "bert", dataset,
+                     "--pretrained_model_path", str(legacy), config=wider)
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "feed_forward.linear_1.weight" in err and "[64, 32]" in err and "[48, 32]" in err

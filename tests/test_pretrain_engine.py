@@ -92,7 +92,8 @@ def test_cpu_run_reports_saves_checkpoints_and_lowers_the_loss(tmp_path, capsys)
     assert lines[-1].startswith("|       12/      12 steps|")
     losses = [float(re.search(r"loss +(\d+\.\d+)", line).group(1)) for line in lines]
     assert losses[-1] < losses[0]
-    assert sorted(os.listdir(tmp_path)) == ["model.bin", "model.bin-10", "model.bin-5",
+    assert sorted(os.listdir(tmp_path)) == ["model.bin", "model.bin-10", "model.bin-10.json",
+                                            "model.bin-5", "model.bin-5.json", "model.bin.json",
                                             "model.bin.state"]
     assert_same_state(state_of(tmp_path / "model.bin"), model.state_dict(), atol=0)
     assert "Using CPU mode for training." in out and "Vocabulary size:  60" in out
@@ -187,7 +188,8 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, capsys):
     crashed = api_args(tmp_path / "crash", common)  # dropout 0.1: generators matter
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(crashed, model=_fresh_model(crashed), loader_factory=crashing_loader_factory)
-    assert sorted(os.listdir(tmp_path / "crash")) == ["model.bin-3", "model.bin.state"]
+    assert sorted(os.listdir(tmp_path / "crash")) == ["model.bin-3", "model.bin-3.json",
+                                                      "model.bin.state"]
     resumed = api_args(tmp_path / "crash", common + ["--resume"])
     train(resumed, loader_factory=fixed_loader_factory, model=_fresh_model(resumed, seed=99))
     assert "Resuming after step 3" in capsys.readouterr().out

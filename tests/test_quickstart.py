@@ -1,5 +1,7 @@
-"""The README quickstart, on the data the repository ships, with fewer steps."""
+"""The quickstart (`make quickstart` = scripts/quickstart.py, the README's five commands) on the
+data the repository ships, with fewer steps."""
 import csv
+import re
 import subprocess
 import sys
 
@@ -13,36 +15,30 @@ def run(*args):
 
 
 def test_quickstart_runs_end_to_end(tmp_path):
-    vocab = tmp_path / "vocab.txt"
-    dataset = tmp_path / "dataset.pt"
-    model = tmp_path / "model.bin"
-    classifier = tmp_path / "classifier.bin"
-    prediction = tmp_path / "prediction.tsv"
-    run("scripts/build_vocab.py", "--corpus_path", "corpora/sample_bert.txt",
-        "datasets/sample_sentiment/train.tsv", "--vocab_path", str(vocab), "--tokenizer", "bert",
-        "--workers_num", "2")
-    assert vocab.read_text(encoding="utf-8") == (REPO / "models" / "sample_vocab.txt").read_text(encoding="utf-8")
-    run("preprocess.py", "--corpus_path", "corpora/sample_bert.txt", "--vocab_path", str(vocab),
-        "--dataset_path", str(dataset), "--target", "bert", "--seq_length", "64", "--processes_num", "2")
-    result = run("pretrain.py", "--dataset_path", str(dataset), "--vocab_path", str(vocab),
-                 "--config_path", "models/bert_tiny_config.json", "--output_model_path", str(model),
-                 "--total_steps", "20", "--save_checkpoint_steps", "10", "--report_steps", "10",
-                 "--batch_size", "8", "--learning_rate", "1e-4")
-    assert "|       20/      20 steps|" in result.stdout
-    assert model.exists() and (tmp_path / "model.bin-10").exists()
-    result = run("run_classifier.py", "--pretrained_model_path", str(model), "--vocab_path", str(vocab),
-                 "--config_path", "models/bert_tiny_config.json",
-                 "--train_path", "datasets/sample_sentiment/train.tsv",
-                 "--dev_path", "datasets/sample_sentiment/dev.tsv",
-                 "--test_path", "datasets/sample_sentiment/test.tsv",
-                 "--output_model_path", str(classifier), "--epochs_num", "2", "--batch_size", "32",
-                 "--seq_length", "64", "--learning_rate", "1e-4")
-    assert "Acc. (Correct/Total)" in result.stdout and classifier.exists()
-    run("inference/run_classifier_infer.py", "--load_model_path", str(classifier), "--vocab_path", str(vocab),
-        "--config_path", "models/bert_tiny_config.json",
-        "--test_path", "datasets/sample_sentiment/test_nolabel.tsv", "--prediction_path", str(prediction),
-        "--labels_num", "2", "--seq_length", "64", "--output_logits", "--output_prob")
-    with open(prediction, encoding="utf-8") as handle:
+    out = tmp_path / "qs"
+    result = run("scripts/quickstart.py", "--output_dir", str(out), "--total_steps", "20",
+                 "--epochs_num", "2")
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("[")] == [
+        "[1/5] vocabulary", "[2/5] preprocess", "[3/5] pre-train", "[4/5] fine-tune",
+        "[5/5] predict"]
+    # Every output is named and exists.
+    named = [line.split("-> ", 1)[1] for line in lines if "-> " in line]
+    for name in ("vocab.txt", "dataset.pt", "model.bin", "model.bin.json", "pretrain.log",
+                 "classifier_model.bin", "classifier_model.bin.json", "prediction.tsv"):
+        assert any(path.endswith("/" + name) for path in named), name
+        assert (out / name).exists(), name
+    assert (out / "model.bin-10").exists()
+    assert re.fullmatch(r"Test accuracy: \d\.\d{4} \(\d+/100\)", lines[-1]), lines[-1]
+    # The vocabulary step rebuilds the shipped one exactly.
+    shipped = (REPO / "models" / "sample_vocab.txt").read_text(encoding="utf-8")
+    assert (out / "vocab.txt").read_text(encoding="utf-8") == shipped
+    log = (out / "quickstart.log").read_text(encoding="utf-8")
+    assert "|       20/      20 steps|" in log and "Acc. (Correct/Total)" in log
+    # Prediction needed no --config_path/--labels_num: the model's sidecar gave them.
+    assert "--labels_num" not in log.split("$ python3 inference/run_classifier_infer.py")[1]
+    assert "Wrote 100 predictions to" in log
+    with open(out / "prediction.tsv", encoding="utf-8") as handle:
         rows = list(csv.reader(handle, delimiter="\t"))
     assert rows[0] == ["label", "logits", "prob"]
     assert len(rows) == 101 and all(row[0] in ("0", "1") for row in rows[1:])

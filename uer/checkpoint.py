@@ -1,24 +1,24 @@
 """Checkpoints: plain state dicts with UER-py's parameter names (SPEC §4.7, §5).
 
 - ``init_weights(model)``: N(0, 0.02) for every parameter whose name lacks ``gamma``/``beta``.
-- ``save_model(model, path)``: the unwrapped module's state dict (no ``module.`` prefix),
-  written to a temporary file in the same folder and renamed into place.
+- ``save_model(model, path, args=None, task=None)``: the unwrapped module's state dict (no
+  ``module.`` prefix), written to a temporary file in the same folder and renamed into place;
+  safetensors when ``path`` ends in .safetensors; with ``args``, the JSON sidecar beside it.
 - ``load_model(model, path, strict=False, prefixes=None, verbose=True)`` -> ``LoadReport``:
-  torch.load(weights_only=True, map_location="cpu"); a ``module.`` prefix is stripped; a shape
-  mismatch or an unreadable file is a UerError; prints a one-line summary when verbose.
+  torch.load(weights_only=True, map_location="cpu"), or safetensors (told by content); a
+  ``module.`` prefix is stripped; a shape mismatch or an unreadable file is a UerError (one
+  line, also for a pickle that weights_only refuses); prints a one-line summary when verbose.
 - ``load_pretrained(model, path, verbose=True)`` = ``load_model`` restricted to the
   ``embedding.`` and ``encoder.`` keys: fine-tuning uses it so the pre-training heads
   (``target.*``) are neither loaded nor reported as unexpected.
 """
-import os
-import pickle
-import zipfile
 from collections import namedtuple
 from collections.abc import Mapping
 
 import torch
 
 from uer.errors import UerError
+from uer.tensorfile import read_tensors, write_tensors
 
 # Parameters named like this keep their LayerNorm init (gamma=1, beta=0).
 NO_INIT_SUBSTRINGS = ("gamma", "beta")
@@ -60,29 +60,19 @@ def init_weights(model):
                 param.normal_(0.0, 0.02)
 
 
-def save_model(model, path):
-    """Write the state dict atomically: a crash never leaves a truncated file at ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        torch.save(unwrap(model).state_dict(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def save_model(model, path, args=None, task=None):
+    """Write the state dict atomically: a crash never leaves a truncated file at ``path``.
+    A path ending in .safetensors gets a safetensors file (uer.tensorfile). With ``args`` (the
+    run's options) the JSON sidecar ``<path>.json`` is written too (uer.sidecar)."""
+    write_tensors(unwrap(model).state_dict(), path)
+    if args is not None:
+        from uer.sidecar import write_sidecar
+        write_sidecar(path, args, task)
 
 
 def read_state_dict(path):
     """The checkpoint's key -> tensor mapping, with wrapper prefixes stripped."""
-    if not os.path.isfile(path):
-        raise UerError(f"{path}: checkpoint file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
-            UnicodeDecodeError, AttributeError, TypeError, IndexError, KeyError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UerError(f"{path}: not a readable PyTorch checkpoint ({reason[:200]})") from None
+    state = read_tensors(path)
     if not isinstance(state, Mapping) or not all(
             isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items()):
         raise UerError(f"{path}: not a model checkpoint (expected a state dict of tensors)")

@@ -1,9 +1,12 @@
 """Merge a JSON config into parsed options: an option typed on the command line wins, then the
-config value, then the parser default (UER-py let the config win; see README)."""
+config value, then the parser default (UER-py let the config win; see README). A model loaded by
+the command line that has a JSON sidecar gives the defaults instead of the default config
+(uer.sidecar)."""
 import json
 import os
 
 from uer.errors import UerError
+from uer.sidecar import find_sidecar
 
 
 def explicit_dests(parser, argv):
@@ -93,14 +96,18 @@ def parse_with_config(parser, argv=None):
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    given = explicit_dests(parser, argv)
+    # The loaded model's own JSON (uer.sidecar) replaces the default --config_path.
+    sidecar = find_sidecar(args)
     config_path = getattr(args, "config_path", None)
     from_config = set()
-    if config_path:
-        given = explicit_dests(parser, argv)
+    if config_path and (sidecar is None or "config_path" in given):
         for key, value in load_config(config_path).items():
             if key not in given:
                 setattr(args, key, value)
                 from_config.add(key)
+    if sidecar is not None:
+        sidecar.apply(args, given, from_config, config_path)
     check_option_values(parser, args, from_config, config_path)
     check_config(args, present_only=True)
     return args

@@ -24,6 +24,7 @@ from uer.checkpoint import init_weights, load_model, save_model, unwrap
 from uer.distributed import (destroy_process_group, init_process_group, peer_failures,
                              plan_layout)
 from uer.errors import UerError
+from uer.logging_sinks import RunSinks
 from uer.optim import build_optimizer, build_scheduler
 from uer.outputs import save_or_rescue
 from uer.padding_trim import can_trim, trim_padding
@@ -183,6 +184,8 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
         if is_main:
             print(f"Resuming after step {state['step']}", flush=True)
 
+    # Log file, TensorBoard and progress bar (rank 0 only): uer.logging_sinks.
+    sinks = RunSinks(args, total_steps, first_step, progress=True) if is_main else None
     trim = can_trim(module, args.target)
     model.train()
     optimizer.zero_grad(set_to_none=True)
@@ -202,6 +205,8 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
             loss = total_loss(args.target, outputs) / accumulation
             (scaler.scale(loss) if scaler is not None else loss).backward()
         reporter.add(outputs, batch_tokens, batch_instances)
+        if sinks is not None:
+            sinks.advance()
 
         if update_now:
             if scaler is not None:
@@ -219,14 +224,15 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
         if step % args.report_steps == 0:
             if is_main:
                 line = reporter.line(step)
-                print(line, flush=True)
+                sinks.pretrain_report(step, line, reporter.last_loss,
+                                      optimizer.param_groups[0]["lr"])
                 if not math.isfinite(reporter.last_loss):
                     raise UerError(f"the loss is not finite at step {step}; lower "
                                    "--learning_rate or drop --fp16")
             reporter.reset()
         checkpoint = step % args.save_checkpoint_steps == 0
         if is_main and checkpoint:
-            save_or_rescue(partial(save_model, module), f"{args.output_model_path}-{step}")
+            save_or_rescue(partial(save_model, module, args=args), f"{args.output_model_path}-{step}")
         if update_now and (checkpoint or step == total_steps):
             # Every rank takes part (its data position and generators are gathered).
             rank_states = gather_rank_states(loader, distributed)
@@ -237,7 +243,8 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
                                state_path(args.output_model_path))
 
     if is_main:
-        save_or_rescue(partial(save_model, module), args.output_model_path,
+        sinks.close()
+        save_or_rescue(partial(save_model, module, args=args), args.output_model_path,
                        last_checkpoint_note(args))
         print(f"Saved the model to {args.output_model_path}", flush=True)
 

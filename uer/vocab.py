@@ -5,6 +5,7 @@ import os
 from uer.constants import (CLS_TOKEN, MASK_TOKEN, PAD_ID, PAD_TOKEN, SEP_TOKEN, SPM_UNK_TOKEN,
                            UNK_TOKEN)
 from uer.errors import UerError
+from uer.sidecar import check_vocab
 
 
 class Vocab:
@@ -120,8 +121,9 @@ def load_vocab(args, validate=True):
     """The vocabulary named by ``args.spm_model_path`` (preferred, as in UER-py) or ``args.vocab_path``."""
     spm_path = getattr(args, "spm_model_path", None)
     vocab_path = getattr(args, "vocab_path", None)
-    if spm_path:
-        return Vocab.from_spm(spm_path, validate=validate)
-    if vocab_path:
-        return Vocab.from_file(vocab_path, validate=validate)
+    if spm_path or vocab_path:
+        vocab = (Vocab.from_spm(spm_path, validate=validate) if spm_path
+                 else Vocab.from_file(vocab_path, validate=validate))
+        check_vocab(args, vocab)  # the vocabulary a loaded model was built with (uer.sidecar)
+        return vocab
     raise UerError("--vocab_path or --spm_model_path is required")

@@ -46,7 +46,7 @@ def _common(parser, into_uer):
 
 def _write_into_uer(state, config, args):
     write_uer(state, config, args.output_model_path,
-              args.output_config_path or default_config_path(args.output_model_path))
+              args.output_config_path or default_config_path(args.output_model_path), args.target)
 
 
 def _read_out_of_uer(args):

@@ -69,14 +69,7 @@ def locate(path, config_path=None):
 
 
 def read_weights(path):
-    if path.endswith(".safetensors"):
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-        try:
-            return load_file(path)
-        except (SafetensorError, OSError) as err:
-            raise UerError(f"{path}: not a readable safetensors file ({err})") from None
-    return read_state_dict(path)
+    return read_state_dict(path)  # PyTorch or safetensors, told by content
 
 
 def normalize(state):

@@ -13,12 +13,14 @@ import os
 
 import torch
 
-from uer.atomic import atomic_path, write_text
+from uer.atomic import write_text
 from uer.checkpoint import read_state_dict
 from uer.config import load_config
 from uer.constants import MAX_POSITIONS
 from uer.convert.bert_keys import POSITION, SEGMENT, WORD, check_layers_num, count_layers
 from uer.errors import UerError
+from uer.sidecar import write_converted
+from uer.tensorfile import write_tensors
 
 UER_LAYER_PATTERN = r"encoder\.transformer\.(\d+)\."
 HEAD_NAMES = {"mlm": "MLM head", "pooler": "pooler", "nsp": "next-sentence layer"}
@@ -156,11 +158,12 @@ def report_ignored(keys, source):
               + (" ..." if len(keys) > 4 else ""))
 
 
-def write_uer(state, config, model_path, config_path):
-    """The checkpoint and its config, each written to a temporary file first."""
+def write_uer(state, config, model_path, config_path, target="bert"):
+    """The checkpoint, its config and its sidecar (uer.sidecar), each written to a temporary
+    file first."""
     state = {key: tensor.contiguous() for key, tensor in state.items()}
-    with atomic_path(model_path) as tmp:
-        torch.save(state, tmp)
+    write_tensors(state, model_path)
     write_text(config_path, json.dumps(config, indent=2) + "\n")
+    write_converted(model_path, config, target, state[WORD].shape[0])
     print(f"Wrote {len(state)} tensors to {model_path}")
     print(f"Wrote the UER config to {config_path}")

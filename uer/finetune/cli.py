@@ -5,6 +5,7 @@ from uer.config import bounded, parse_with_config
 from uer.embeddings import str2embedding
 from uer.errors import UerError
 from uer.outputs import check_outputs
+from uer.logging_sinks import check_sinks, log_opts
 from uer.vocab import load_vocab
 
 
@@ -33,6 +34,7 @@ def finetune_opts(parser, output_model_path, batch_size=64, seq_length=128, drop
     sequence_bounds(parser)
     opts.optimizer_opts(parser, learning_rate=learning_rate)
     opts.training_opts(parser, dropout=dropout, epochs_num=epochs_num)
+    log_opts(parser)
 
 
 def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooling=True):
@@ -64,6 +66,7 @@ def resolve(parser, argv=None):
     if getattr(args, "dropout", None) is None:
         args.dropout = 0.0
     check_outputs(args, FINETUNE_OUTPUTS)  # before the data is read or a step is taken
+    check_sinks(args)
     args.vocab = load_vocab(args)
     return args
 

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from uer.checkpoint import load_model, save_model, unwrap
 from uer.finetune.runtime import Runtime
+from uer.logging_sinks import RunSinks
 from uer.optim import build_optimizer, build_scheduler
 from uer.outputs import save_or_rescue
 
@@ -52,6 +53,7 @@ class Engine:
         print("Start training.")
         sys.stdout.flush()
         best = None
+        sinks = RunSinks(args)  # --log_path, --tensorboard_dir (uer.logging_sinks)
         for epoch in range(1, args.epochs_num + 1):
             model.train()
             batches = self.train_batches(train_inputs, rng)
@@ -66,18 +68,24 @@ class Engine:
                 loss_sum += loss.detach().float()
                 if step % args.report_steps == 0:
                     progress.clear()
-                    print(f"Epoch id: {epoch}, Training steps: {step}, "
-                          f"Avg loss: {loss_sum.item() / args.report_steps:.3f}", flush=True)
+                    sinks.finetune_report(
+                        (epoch - 1) * steps_per_epoch + step,
+                        f"Epoch id: {epoch}, Training steps: {step}, "
+                        f"Avg loss: {loss_sum.item() / args.report_steps:.3f}",
+                        loss_sum.item() / args.report_steps, optimizer.param_groups[0]["lr"])
                     loss_sum.zero_()
             progress.close()
-            score = self.evaluate(dev_examples, detailed=False)
+            score = sinks.evaluated(epoch * steps_per_epoch, task.metric_name,
+                                    lambda: self.evaluate(dev_examples, detailed=False))
             if best is None or score > best:
                 best = score
-                save_or_rescue(partial(save_model, unwrap(model)), args.output_model_path)
+                save_or_rescue(partial(save_model, unwrap(model), args=args, task=task), args.output_model_path)
         if test_examples:
             load_model(unwrap(model), args.output_model_path, strict=True, verbose=False)
             print("Test set evaluation.")
-            self.evaluate(test_examples, detailed=True)
+            sinks.evaluated(total_steps, task.metric_name,
+                            lambda: self.evaluate(test_examples, detailed=True), prefix="test")
+        sinks.close()
         return best
 
     # --- prediction --------------------------------------------------------------------

@@ -1,18 +1,16 @@
 """Helpers shared by the model utilities in scripts/: raw checkpoint reading and atomic writing,
 building a model from --config_path + the model options, and tokenising input lines."""
 import os
-import pickle
-import zipfile
 from collections.abc import Mapping
 
 import torch
 
 from uer import opts
-from uer.atomic import atomic_path
 from uer.config import parse_with_config
 from uer.errors import UerError
 from uer.finetune.cli import check_positions
 from uer.outputs import check_outputs
+from uer.tensorfile import read_tensors, write_tensors
 from uer.vocab import load_vocab
 
 
@@ -22,14 +20,7 @@ TOOL_OUTPUTS = ("output_path", "output_word_embedding_path", "output_model_path"
 def read_raw_state_dict(path, option=None):
     """key -> tensor of a checkpoint, keys as stored (no prefix stripped), weights_only."""
     where = f"{path}" + (f" ({option})" if option else "")
-    if not os.path.isfile(path):
-        raise UerError(f"{where}: checkpoint file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
-            UnicodeDecodeError, AttributeError, TypeError, IndexError, KeyError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UerError(f"{where}: not a readable PyTorch checkpoint ({reason[:200]})") from None
+    state = read_tensors(path, option)
     if not isinstance(state, Mapping) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise UerError(f"{where}: not a model checkpoint (expected a state dict of tensors)")
@@ -37,9 +28,9 @@ def read_raw_state_dict(path, option=None):
 
 
 def save_state_dict(state, path):
-    """torch.save of a key -> tensor dict, atomically (the file appears only when complete)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """A key -> tensor dict written atomically (the file appears only when complete); as
+    safetensors when the path ends in .safetensors."""
+    write_tensors(state, path)
 
 
 def model_parser(description, config_default="./models/bert_base_config.json", tokenizer=True):
