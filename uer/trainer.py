@@ -20,6 +20,7 @@ import torch
 
 from uer.amp import build_precision
 from uer.checkpoint import init_weights, load_model, save_model, unwrap
+from uer.compile import LENGTH_BUCKET, compile_enabled, compile_model
 from uer.distributed import destroy_process_group, init_process_group, plan_layout
 from uer.errors import UerError
 from uer.optim import build_optimizer, build_scheduler
@@ -132,6 +133,7 @@ def run_worker(local_index, layout, model, args, loader_factory):
     else:
         print("Worker is training ...", flush=True)
         ddp_model = model
+    ddp_model = compile_model(ddp_model, args)  # around DDP, so it can split graphs at buckets
 
     try:
         loader = loader_factory(args, rank, world_size)
@@ -178,6 +180,7 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
             print(f"Resuming after step {state['step']}", flush=True)
 
     trim = can_trim(module, args.target)
+    trim_multiple = LENGTH_BUCKET if compile_enabled(args) else 1
     model.train()
     optimizer.zero_grad(set_to_none=True)
     batches = iter(loader)
@@ -186,7 +189,7 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
         # Counted before trimming: tokens/s is instances x seq_length per second, as UER-py's.
         batch_tokens, batch_instances = src.numel(), src.size(0)
         if trim:
-            src, tgt, seg = trim_padding(src, tgt, seg)
+            src, tgt, seg = trim_padding(src, tgt, seg, trim_multiple)
         update_now = step % accumulation == 0 or step == total_steps
         # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
         sync = contextlib.nullcontext() if update_now or not distributed else model.no_sync()

@@ -43,6 +43,7 @@ def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooli
     parser.add_argument("--seq_length", type=int, default=seq_length,
                         help="Longest input in tokens; longer inputs are cut.")
     opts.fp16_opts(parser)
+    opts.compile_opts(parser)
 
 
 def _check_positive(args, name, minimum=1):
