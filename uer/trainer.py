@@ -133,11 +133,12 @@ def run_worker(local_index, layout, model, args, loader_factory):
     else:
         print("Worker is training ...", flush=True)
         ddp_model = model
-    ddp_model = compile_model(ddp_model, args)  # around DDP, so it can split graphs at buckets
 
     try:
         loader = loader_factory(args, rank, world_size)
-        train_steps(ddp_model, loader, args, device, world_size, rank, layout.distributed)
+        # torch.compile around DDP, so that it can split the graphs at the gradient buckets
+        train_steps(compile_model(ddp_model, args), loader, args, device, world_size, rank,
+                    layout.distributed)
         if layout.distributed:
             import torch.distributed as dist
             dist.barrier()  # nobody leaves while rank 0 still writes the model
