@@ -215,3 +215,30 @@ def test_every_training_and_inference_script_takes_compile(script):
     assert "--compile " in parser.format_help()
     assert parser.get_default("compile") is False
     assert parser.get_default("compile_backend") == "inductor"
+
+
+def test_run_classifier_and_its_inference_with_compile(tmp_path, capsys):
+    """The command lines: --compile through run_classifier.py and run_classifier_infer.py."""
+    import run_classifier
+    from _finetune_data import CUES, FILLER, easy_rows, write_config, write_tsv
+    from _scripts_data import SPECIALS, write_vocab
+    from inference import run_classifier_infer
+
+    vocab = write_vocab(tmp_path / "vocab.txt", SPECIALS + sorted(set(FILLER + "".join(CUES))))
+    config = write_config(tmp_path / "tiny.json")
+    train_tsv = write_tsv(tmp_path / "train.tsv", ["label", "text_a"], easy_rows(24, 1))
+    dev_tsv = write_tsv(tmp_path / "dev.tsv", ["label", "text_a"], easy_rows(8, 2))
+    model_path = str(tmp_path / "classifier.bin")
+    compile_flags = ["--compile", "--compile_backend", "aot_eager"]
+    run_classifier.main(["--vocab_path", vocab, "--config_path", config, "--train_path",
+                         train_tsv, "--dev_path", dev_tsv, "--output_model_path", model_path,
+                         "--epochs_num", "1", "--batch_size", "8", "--seq_length", "32",
+                         *compile_flags])
+    keys = list(state_of(model_path))
+    assert keys and not [key for key in keys if "_orig_mod" in key]
+    prediction = tmp_path / "prediction.tsv"
+    run_classifier_infer.main(["--load_model_path", model_path, "--vocab_path", vocab,
+                               "--config_path", config, "--test_path", dev_tsv,
+                               "--prediction_path", str(prediction), "--labels_num", "2",
+                               "--seq_length", "32", *compile_flags])
+    assert len(prediction.read_text(encoding="utf-8").splitlines()) == 1 + 8
