@@ -93,6 +93,20 @@ CASES = {
 }
 
 
+def test_trim_rounds_the_length_up_to_a_multiple_under_compile():
+    from uer.padding_trim import trim_padding
+
+    seg = torch.zeros(2, 24, dtype=torch.long)
+    seg[0, :5], seg[1, :11] = 1, 1
+    src, tgt = seg * 7, (seg * 3, torch.tensor([0, 1]))
+    assert trim_padding(src, tgt, seg)[2].shape == (2, 11)
+    cut_src, (cut_tgt, is_next), cut_seg = trim_padding(src, tgt, seg, round_to=8)
+    assert cut_src.shape == cut_tgt.shape == cut_seg.shape == (2, 16)
+    assert torch.equal(cut_seg, seg[:, :16]) and torch.equal(is_next, tgt[1])
+    seg[1, :23] = 1
+    assert trim_padding(src, tgt, seg, round_to=8)[2].shape == (2, 24)  # never past the width
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_compiled_pretraining_matches_eager_with_varying_lengths(tmp_path, monkeypatch, case):
     argv, make, config = CASES[case]

@@ -29,4 +29,3 @@ def compile_model(model, args):
         return model
     backend = getattr(args, "compile_backend", None) or "inductor"
     return torch.compile(model, backend=backend, dynamic=None)
-
