@@ -180,3 +180,45 @@ def test_finetuning_and_inference_fp16_is_bf16_and_close(tmp_path, autocast_seen
 def test_model_utilities_take_fp16(script):
     parser = sys.modules[script].build_parser()
     assert {"--fp16", "--fp16_opt_level", "--amp_dtype"} <= set(parser._option_string_actions)
+
+
+def test_classifier_inference_script_fp16_is_bf16_and_close(tmp_path, autocast_seen):
+    from _finetune_data import CUES, FILLER, easy_rows, write_config, write_tsv
+    from _scripts_data import SPECIALS
+    from inference import run_classifier_infer
+    from uer.checkpoint import init_weights, save_model
+    from uer.finetune.heads import Classifier
+    from uer.model import model_args
+    from uer.vocab import Vocab
+
+    vocab_path = write_vocab(tmp_path / "vocab.txt", SPECIALS + sorted(set(FILLER + "".join(CUES))))
+    config = write_config(tmp_path / "tiny.json")
+    torch.manual_seed(0)
+    model = Classifier(model_args(config, Vocab.from_file(vocab_path), pooling="first"), 2)
+    init_weights(model)
+    save_model(model, str(tmp_path / "classifier.bin"))
+    test_tsv = write_tsv(tmp_path / "test.tsv", ["label", "text_a"], easy_rows(10, 3))
+    logits = {}
+    for flags, dtype in (([], None), (["--fp16"], torch.bfloat16)):
+        out = tmp_path / f"pred{len(logits)}.tsv"
+        run_classifier_infer.main(["--load_model_path", str(tmp_path / "classifier.bin"),
+                                   "--vocab_path", vocab_path, "--config_path", config,
+                                   "--test_path", test_tsv, "--prediction_path", str(out),
+                                   "--labels_num", "2", "--seq_length", "32", "--output_logits",
+                                   *flags])
+        only(autocast_seen, dtype)
+        rows = out.read_text(encoding="utf-8").splitlines()[1:]
+        logits[dtype] = torch.tensor([[float(x) for x in row.split("\t")[1].split()]
+                                      for row in rows])
+    assert logits[None].shape == logits[torch.bfloat16].shape == (10, 2)
+    assert torch.allclose(logits[None], logits[torch.bfloat16], atol=0.05)
+
+
+@pytest.mark.parametrize("script", ["inference.run_classifier_infer", "inference.run_ner_infer",
+                                    "inference.run_cmrc_infer", "inference.run_c3_infer",
+                                    "run_ner", "run_cmrc", "run_c3"])
+def test_inference_and_task_scripts_take_fp16(script):
+    import importlib
+
+    parser = importlib.import_module(script).build_parser()
+    assert {"--fp16", "--fp16_opt_level", "--amp_dtype"} <= set(parser._option_string_actions)
