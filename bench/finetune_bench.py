@@ -48,6 +48,10 @@ def parse_args():
     parser.add_argument("--infer_examples", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default).")
     parser.add_argument("--skip_hf", action="store_true")
+    parser.add_argument("--compile", action="store_true",
+                        help="Also time our classifier under --compile (torch.compile).")
+    parser.add_argument("--bf16", action="store_true",
+                        help="Also time our classifier under --fp16 (bf16 autocast).")
     parser.add_argument("--tasks", nargs="+", default=["classifier", "ner", "cmrc", "c3"],
                         choices=["classifier", "ner", "cmrc", "c3"])
     parser.add_argument("--task_train_batches", type=int, default=12,
@@ -79,6 +83,30 @@ def ours_forward(model):
     return lambda src, seg: model(src, seg)
 
 
+def bf16_forward(model):
+    def forward(src, seg):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(src, seg)
+    return forward
+
+
+def variant_contenders(args, ours):
+    """--compile / --bf16: copies of our classifier (same weights) run as those options do."""
+    import copy
+
+    from uer.compile import compile_model
+
+    rows = []
+    if args.bf16:
+        twin = copy.deepcopy(ours)
+        rows.append(("ours --fp16 (bf16)", twin, bf16_forward(twin)))
+    if args.compile:
+        twin = copy.deepcopy(ours)
+        compiled = compile_model(twin, argparse.Namespace(compile=True))
+        rows.append(("ours --compile", twin, ours_forward(compiled)))
+    return rows
+
+
 def hf_forward(model):
     return lambda src, seg: model(input_ids=src, attention_mask=(seg > 0).long(),
                                   token_type_ids=seg).logits
@@ -92,9 +120,11 @@ def padded(batch, seq_length):
 
 def time_training(contenders, batches):
     """Examples/s of each (model, forward), stepping them in lockstep on the same batches so a
-    change in machine load hits all alike. The first two steps are warm-up, not timed."""
+    change in machine load hits all alike. The first two steps are warm-up, not timed; their
+    seconds are returned too (--compile compiles there)."""
     optimizers = [build_optimizer(model, 2e-5) for model, _ in contenders]
     seconds = [0.0] * len(contenders)
+    warmup = [0.0] * len(contenders)
     count = 0
     for step, (src, seg, label) in enumerate(batches):
         for index, ((model, forward), optimizer) in enumerate(zip(contenders, optimizers)):
@@ -105,8 +135,10 @@ def time_training(contenders, batches):
             optimizer.zero_grad(set_to_none=True)
             if step >= 2:
                 seconds[index] += time.perf_counter() - start
+            else:
+                warmup[index] += time.perf_counter() - start
         count += src.size(0) if step >= 2 else 0
-    return [count / s for s in seconds]
+    return [count / s for s in seconds], warmup
 
 
 def time_inference(contenders, batches):
@@ -115,7 +147,8 @@ def time_inference(contenders, batches):
     with torch.inference_mode():
         for model, forward in contenders:
             model.eval()
-            forward(*batches[0])  # warm-up
+            forward(*batches[0])  # warm-up (--compile: two shapes, the graph becomes dynamic)
+            forward(*batches[-1])
         for src, seg in batches:
             for index, (_, forward) in enumerate(contenders):
                 start = time.perf_counter()
@@ -218,6 +251,9 @@ def main():
         hf = hf_model(config, len(vocab), 2)
         names.append("HF BertForSequenceClassification")
         contenders.append((hf, hf_forward(hf)))
+    for name, model, forward in variant_contenders(args, ours):
+        names.append(name)
+        contenders.append((model, forward))
 
     print(f"book_review: {len(examples)} examples tokenized in {tokenize_s:.1f} s, mean length "
           f"{mean_len:.1f} tokens; seq_length {args.seq_length}, train batch {args.batch_size} "
@@ -227,10 +263,11 @@ def main():
     print(f"{'model (padding)':52s} {'train ex/s':>11s} {'infer ex/s':>11s}")
     for padding, train, infer in (("longest in batch", train_batches, infer_dynamic),
                                   ("seq_length", train_fixed, infer_fixed)):
-        train_rates = time_training(contenders, train)
+        train_rates, warmup = time_training(contenders, train)
         infer_rates = time_inference(contenders, infer)
-        for name, train_rate, infer_rate in zip(names, train_rates, infer_rates):
-            print(f"{name + ' (' + padding + ')':52s} {train_rate:11.1f} {infer_rate:11.1f}",
+        for name, train_rate, infer_rate, start in zip(names, train_rates, infer_rates, warmup):
+            print(f"{name + ' (' + padding + ')':52s} {train_rate:11.1f} {infer_rate:11.1f}"
+                  + (f"   first 2 steps {start:.1f} s" if args.compile or args.bf16 else ""),
                   flush=True)
     print(f"{'UER-py 2020 (issue figures; seq_length, 2 threads)':52s} {26.0:11.1f} {60.0:11.1f}")
     task_rows(args, config, vocab, margs)

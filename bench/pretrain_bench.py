@@ -66,6 +66,14 @@ CONFIGS = {
                                          "--target", "lm", "--group_by_length"]),
     "bert_tiny-bert-grouped": ("bert", [], ["--config_path", "models/bert_tiny_config.json",
                                             "--target", "bert", "--group_by_length"]),
+    # --compile (torch.compile, inductor): compiled in the warm-up windows, which are not timed.
+    "bert_tiny-bert-compile": ("bert", [], ["--config_path", "models/bert_tiny_config.json",
+                                            "--target", "bert", "--compile"]),
+    "bert_tiny-bert-fp16-compile": ("bert", [], ["--config_path", "models/bert_tiny_config.json",
+                                                 "--target", "bert", "--fp16", "--compile"]),
+    "bert_tiny-bert-grouped-compile": ("bert", [], ["--config_path", "models/bert_tiny_config.json",
+                                                    "--target", "bert", "--group_by_length",
+                                                    "--compile"]),
 }
 
 # HuggingFace BertForPreTraining rows: name -> MLM head mode; they read the "bert" dataset.

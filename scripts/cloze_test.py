@@ -11,7 +11,8 @@ import torch  # noqa: E402
 from uer.atomic import atomic_open  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.finetune.cli import build_tokenizer  # noqa: E402
-from uer.tools.common import load_parts, model_parser, read_lines, resolve_model_args  # noqa: E402
+from uer.tools.common import (cpu_precision, load_parts, model_parser, precision_opts,  # noqa: E402
+                              read_lines, resolve_model_args)
 from uer.tools.runner import MLM_PREFIXES, Body, cls_ids, mlm_logits, pad_batch  # noqa: E402
 
 
@@ -28,6 +29,7 @@ def build_parser():
                         help="Pre-training target of the checkpoint.")
     parser.add_argument("--topn", type=int, default=10, help="Predictions per sentence.")
     parser.add_argument("--seed", type=int, default=7, help="Seed of the masked positions.")
+    precision_opts(parser)
     return parser
 
 
@@ -52,13 +54,14 @@ def main(argv=None):
     load_parts(model, args.pretrained_model_path, MLM_PREFIXES)
     model.eval()
     topn = min(args.topn, len(vocab))
-    with atomic_open(args.output_path) as out, torch.inference_mode():
+    with atomic_open(args.output_path) as out, torch.inference_mode(), \
+            cpu_precision(args).autocast():
         for start in range(0, len(items), args.batch_size):
             batch = items[start:start + args.batch_size]
             src, seg = pad_batch([ids for ids, _, _ in batch], args.seq_length)
             hidden = model(src, seg)
             rows = hidden[torch.arange(len(batch)), torch.tensor([p for _, p, _ in batch])]
-            best = torch.softmax(mlm_logits(model.target, rows), dim=-1).topk(topn).indices
+            best = torch.softmax(mlm_logits(model.target, rows).float(), dim=-1).topk(topn).indices
             for (ids, _, correct), predicted in zip(batch, best.tolist()):
                 out.write(" ".join(vocab.i2w[i] for i in ids) + "\n")
                 out.write("Predicted answer: " + " ".join(vocab.i2w[i] for i in predicted) + "\n")

@@ -14,7 +14,8 @@ from uer.errors import UerError, cli_main  # noqa: E402
 from uer.finetune.cli import build_tokenizer  # noqa: E402
 from uer.finetune.pooling import pool  # noqa: E402
 from uer.opts import POOLING_CHOICES  # noqa: E402
-from uer.tools.common import load_parts, model_parser, read_lines, resolve_model_args  # noqa: E402
+from uer.tools.common import (cpu_precision, load_parts, model_parser, precision_opts,  # noqa: E402
+                              read_lines, resolve_model_args)
 from uer.tools.runner import Body, cls_ids, pad_batch  # noqa: E402
 
 
@@ -27,6 +28,7 @@ def build_parser():
     parser.add_argument("--batch_size", type=int, default=8, help="Batch size.")
     parser.add_argument("--pooling", choices=POOLING_CHOICES, default=None,
                         help="One vector per line over its real tokens (default: every position).")
+    precision_opts(parser)
     return parser
 
 
@@ -36,7 +38,8 @@ def extract(body, rows, seq_length, batch_size, pooling=None):
         for start in range(0, len(rows), batch_size):
             src, seg = pad_batch(rows[start:start + batch_size], seq_length)
             hidden = body(src, seg)
-            outputs.append(pool(hidden, seg, pooling) if pooling else hidden)
+            # float32 in the file also under --fp16 (bf16 autocast)
+            outputs.append((pool(hidden, seg, pooling) if pooling else hidden).float())
     if not outputs:
         raise UerError("no non-empty line in --input_path")
     return torch.cat(outputs)
@@ -62,7 +65,8 @@ def main(argv=None):
     body = Body(args)
     load_parts(body, args.pretrained_model_path)
     body.eval()
-    features = extract(body, rows, args.seq_length, args.batch_size, args.pooling)
+    with cpu_precision(args).autocast():
+        features = extract(body, rows, args.seq_length, args.batch_size, args.pooling)
     save_features(features, args.output_path)
     print(f"{len(rows)} lines -> {list(features.shape)} features -> {args.output_path}")
 

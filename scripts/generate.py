@@ -12,7 +12,8 @@ import torch  # noqa: E402
 from uer.atomic import atomic_open  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.finetune.cli import build_tokenizer  # noqa: E402
-from uer.tools.common import load_parts, model_parser, read_lines, resolve_model_args  # noqa: E402
+from uer.tools.common import (cpu_precision, load_parts, model_parser, precision_opts,  # noqa: E402
+                              read_lines, resolve_model_args)
 from uer.tools.kv_cache import CachedDecoder, supports_cache  # noqa: E402
 from uer.tools.runner import Body  # noqa: E402
 from uer.tools.sampling import generate_batch, generate_uncached  # noqa: E402
@@ -42,6 +43,7 @@ def build_parser():
                              "same tokens up to rounding).")
     parser.add_argument("--no_cls", action="store_true",
                         help="Do not put [CLS] before the prompt (UER-py did not).")
+    precision_opts(parser)
     return parser
 
 
@@ -76,15 +78,17 @@ def main(argv=None):
     # One generator per line: a line's continuation does not depend on the batching.
     generators = [torch.Generator().manual_seed(args.seed + i) for i in range(len(lines))]
     results = []
-    if cached:
-        for start in range(0, len(prompts), args.batch_size):
-            end = start + args.batch_size
-            results += generate_batch(model, prompts[start:end], args.seq_length,
-                                      generators[start:end], vocab.sep_id, decoder=decoder,
-                                      **sampling)
-    else:
-        results = [generate_uncached(model, prompt, args.seq_length, generator, vocab.sep_id,
-                                     **sampling) for prompt, generator in zip(prompts, generators)]
+    with cpu_precision(args).autocast():
+        if cached:
+            for start in range(0, len(prompts), args.batch_size):
+                end = start + args.batch_size
+                results += generate_batch(model, prompts[start:end], args.seq_length,
+                                          generators[start:end], vocab.sep_id, decoder=decoder,
+                                          **sampling)
+        else:
+            results = [generate_uncached(model, prompt, args.seq_length, generator, vocab.sep_id,
+                                         **sampling)
+                       for prompt, generator in zip(prompts, generators)]
     with atomic_open(args.output_path) as out:
         for line, ids in zip(lines, results):
             text = "".join(vocab.i2w[i] for i in ids if i not in hidden_ids)

@@ -10,7 +10,8 @@ import torch  # noqa: E402
 
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.finetune.cli import build_tokenizer  # noqa: E402
-from uer.tools.common import load_parts, model_parser, read_lines, resolve_model_args  # noqa: E402
+from uer.tools.common import (cpu_precision, load_parts, model_parser, precision_opts,  # noqa: E402
+                              read_lines, resolve_model_args)
 from uer.tools.runner import Body, pad_batch  # noqa: E402
 from uer.vocab import Vocab  # noqa: E402
 
@@ -26,6 +27,7 @@ def build_parser():
                         help="Layers to run (default: all, from --config_path).")
     parser.add_argument("--batch_size", type=int, default=64, help="Batch size.")
     parser.add_argument("--topn", type=int, default=20, help="Neighbours per word.")
+    precision_opts(parser)
     return parser
 
 
@@ -43,6 +45,7 @@ def main(argv=None):
     body = Body(args)
     load_parts(body, args.pretrained_model_path)
     body.eval()
+    precision = cpu_precision(args)
     for line_no, line in enumerate(read_lines(args.sent_path, "--sent_path"), 1):
         if not line.strip():
             continue
@@ -63,13 +66,13 @@ def main(argv=None):
             continue
         src, seg = pad_batch([ids], args.seq_length)
         sims = []
-        with torch.inference_mode():
-            reference = body(src, seg)[0, position]
+        with torch.inference_mode(), precision.autocast():
+            reference = body(src, seg)[0, position].float()
             for start in range(0, len(cands), args.batch_size):
                 chunk = cand_ids[start:start + args.batch_size]
                 batch = src.repeat(len(chunk), 1)
                 batch[:, position] = chunk
-                hidden = body(batch, seg.repeat(len(chunk), 1))[:, position]
+                hidden = body(batch, seg.repeat(len(chunk), 1))[:, position].float()
                 sims.append(torch.cosine_similarity(hidden, reference[None], dim=-1))
         sims = torch.cat(sims)
         order = [i for i in sims.argsort(descending=True).tolist() if cands[i] != word]

@@ -83,6 +83,7 @@ def optimizer_opts(parser, learning_rate=2e-5, betas=False):
     bounded(parser, "--learning_rate", above=0)
     bounded(parser, "--warmup", minimum=0, maximum=1)
     fp16_opts(parser)
+    compile_opts(parser)
 
 
 def fp16_opts(parser):
@@ -94,6 +95,16 @@ def fp16_opts(parser):
     parser.add_argument("--amp_dtype", choices=["auto", "float16", "bfloat16"], default="auto",
                         help="With --fp16: auto = fp16 on CUDA, bf16 on CPUs with native bf16 "
                              "(fp32 otherwise); bfloat16 forces bf16.")
+
+
+def compile_opts(parser):
+    parser.add_argument("--compile", action="store_true",
+                        help="Wrap the model in torch.compile (dynamic shapes; costs compile time "
+                             "at the start).")
+    parser.add_argument("--compile_backend", choices=["inductor", "aot_eager", "eager"],
+                        default="inductor",
+                        help="torch.compile backend with --compile (aot_eager/eager: no code "
+                             "generation, for checking).")
 
 
 def training_opts(parser, dropout=0.5, epochs_num=3, seed=7):

@@ -19,9 +19,11 @@ def can_trim(model, target):
             and bool(getattr(encoder, "padding_invariant", False)))
 
 
-def trim_padding(src, tgt, seg):
-    """(src, tgt, seg) with every [B, L] tensor cut to the longest real row (seg > 0)."""
+def trim_padding(src, tgt, seg, round_to=1):
+    """(src, tgt, seg) with every [B, L] tensor cut to the longest real row (seg > 0), rounded
+    up to a multiple of ``round_to`` (fewer shapes for --compile)."""
     length = int((seg > 0).sum(dim=1).max()) if seg.numel() else 0
+    length = -(-length // round_to) * round_to
     full = seg.size(1)
     if length >= full:
         return src, tgt, seg

@@ -21,6 +21,7 @@ import torch
 
 from uer.amp import build_precision
 from uer.checkpoint import init_weights, load_model, save_model, unwrap
+from uer.compile import LENGTH_BUCKET, compile_enabled, compile_model
 from uer.distributed import (destroy_process_group, init_process_group, peer_failures,
                              plan_layout)
 from uer.errors import UerError
@@ -142,7 +143,9 @@ def run_worker(local_index, layout, model, args, loader_factory):
     try:
         loader = loader_factory(args, rank, world_size)
         with watch:  # a dead or stopped peer: one line per surviving rank, exit 1
-            train_steps(ddp_model, loader, args, device, world_size, rank, layout.distributed)
+            # torch.compile around DDP, so that it can split the graphs at the gradient buckets
+            train_steps(compile_model(ddp_model, args), loader, args, device, world_size, rank,
+                        layout.distributed)
             if layout.distributed:
                 import torch.distributed as dist
                 dist.barrier()  # nobody leaves while rank 0 still writes the model
@@ -187,6 +190,7 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
     # Log file, TensorBoard and progress bar (rank 0 only): uer.logging_sinks.
     sinks = RunSinks(args, total_steps, first_step, progress=True) if is_main else None
     trim = can_trim(module, args.target)
+    trim_multiple = LENGTH_BUCKET if compile_enabled(args) else 1
     model.train()
     optimizer.zero_grad(set_to_none=True)
     batches = iter(loader)
@@ -195,7 +199,7 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
         # Counted before trimming: tokens/s is instances x seq_length per second, as UER-py's.
         batch_tokens, batch_instances = src.numel(), src.size(0)
         if trim:
-            src, tgt, seg = trim_padding(src, tgt, seg)
+            src, tgt, seg = trim_padding(src, tgt, seg, trim_multiple)
         update_now = step % accumulation == 0 or step == total_steps
         # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
         sync = contextlib.nullcontext() if update_now or not distributed else model.no_sync()

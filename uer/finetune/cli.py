@@ -48,6 +48,7 @@ def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooli
                         help="Longest input in tokens; longer inputs are cut.")
     sequence_bounds(parser)
     opts.fp16_opts(parser)
+    opts.compile_opts(parser)
 
 
 FINETUNE_OUTPUTS = ("output_model_path", "prediction_path")

@@ -5,6 +5,7 @@ bfloat16 on CPUs with native bf16 (fp32 elsewhere, with a notice). --fp16_opt_le
 import torch
 
 from uer.amp import build_precision
+from uer.compile import compile_model
 
 
 class Runtime:
@@ -16,6 +17,7 @@ class Runtime:
         self.device = torch.device(device)
         self.precision = build_precision(args, self.device)
         self.gpus = torch.cuda.device_count() if self.device.type == "cuda" else 0
+        self.args = args  # --compile
 
     def autocast(self):
         return self.precision.autocast()
@@ -30,7 +32,7 @@ class Runtime:
         if self.gpus > 1:
             print(f"{self.gpus} GPUs are available. Let's use them.")
             model = torch.nn.DataParallel(model)
-        return model
+        return compile_model(model, self.args)
 
     def backward_and_step(self, loss, optimizer, scheduler):
         scaler = self.precision.scaler

@@ -44,6 +44,19 @@ def model_parser(description, config_default="./models/bert_base_config.json", t
     return parser
 
 
+def precision_opts(parser):
+    """--fp16 / --fp16_opt_level / --amp_dtype for the utilities that run the model."""
+    opts.fp16_opts(parser)
+
+
+def cpu_precision(args):
+    """``uer.amp.Precision`` of the CPU run: with --fp16, bf16 autocast on CPUs with native bf16
+    (fp32 with a notice elsewhere), as in pre-training and fine-tuning."""
+    from uer.amp import build_precision
+
+    return build_precision(args, torch.device("cpu"))
+
+
 def resolve_model_args(parser, argv=None, positive=("batch_size",), seq_length_min=2):
     """Parse with the config merged (typed options win), check the numbers, load the vocab;
     dropout is 0 (these tools only run the model)."""

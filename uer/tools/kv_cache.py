@@ -82,8 +82,11 @@ class CachedDecoder:
     def _allocate(self, batch, reference):
         attn = self.encoder.layer(0).self_attn
         shape = (batch, attn.heads_num, self.max_length, attn.per_head_size)
+        dtype, device_type = reference.dtype, reference.device.type
+        if torch.is_autocast_enabled(device_type):  # --fp16: keys/values come out in bf16/fp16
+            dtype = torch.get_autocast_dtype(device_type)
         # zeros, not empty: a masked key's value still enters the product (0 x NaN = NaN)
-        make = lambda: reference.new_zeros(shape)  # noqa: E731
+        make = lambda: reference.new_zeros(shape, dtype=dtype)  # noqa: E731
         self.keys = [make() for _ in range(self.encoder.layers_num)]
         self.values = [make() for _ in range(self.encoder.layers_num)]
 
