@@ -202,7 +202,7 @@ def test_resume_refuses_a_different_run(tmp_path):
     train(args, model=_fresh_model(args), loader_factory=fixed_loader_factory)
     other = api_args(tmp_path, ["--target", "bert", "--total_steps", 4, "--batch_size", 2,
                                 "--resume"])
-    with pytest.raises(UerError, match="saved with total_steps 2, this run has 4"):
+    with pytest.raises(UerError, match="saved with --total_steps 2, this run has 4"):
         train(other, loader_factory=fixed_loader_factory)
     missing = api_args(tmp_path / "none", ["--resume"])
     with pytest.raises(UerError, match="--resume: .*model.bin.state not found"):

@@ -10,7 +10,6 @@ Departures from UER-py, on purpose: the LR schedule counts optimizer updates (so
 --accumulation_steps works), DDP skips the gradient all-reduce on non-final micro-batches
 (``no_sync``), the final model is also written to --output_model_path, mixed precision uses
 torch.autocast, and --max_grad_norm (off by default, as in UER-py) clips gradients."""
-import contextlib
 import math
 import os
 import pickle
@@ -22,12 +21,12 @@ from uer.amp import build_precision
 from uer.checkpoint import init_weights, load_model, save_model, unwrap
 from uer.distributed import destroy_process_group, init_process_group, plan_layout
 from uer.errors import UerError
-from uer.optim import build_optimizer, build_scheduler
+from uer.optim import build_scheduler, optimizer_from_args
 from uer.padding_trim import can_trim, trim_padding
 from uer.report import Reporter, total_loss
-from uer.resume import (gather_rank_states, load_state, restore_rank_state, save_state,
-                        state_path)
+from uer.resume import resume_training, save_state, state_path, training_state
 from uer.seed import set_seed
+from uer.step import OptimizerStep
 
 
 # --- setup ------------------------------------------------------------------------------
@@ -153,11 +152,12 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
     accumulation = args.accumulation_steps
     total_steps = args.total_steps
     updates = math.ceil(total_steps / accumulation)
-    optimizer = build_optimizer(module, args.learning_rate, betas=(args.beta1, args.beta2))
+    optimizer = optimizer_from_args(module, args)
     scheduler = build_scheduler(optimizer, updates, args.warmup)
     precision = build_precision(args, device)
-    scaler = precision.scaler
-    max_grad_norm = getattr(args, "max_grad_norm", None) or 0.0
+    # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
+    stepper = OptimizerStep(model, optimizer, scheduler, precision, accumulation,
+                            getattr(args, "max_grad_norm", None), distributed)
     reporter = Reporter(args.target, total_steps, world_size)
     if is_main:
         print(f"Training {total_steps} steps ({updates} optimizer updates), batch size "
@@ -167,15 +167,9 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
 
     first_step = 1
     if getattr(args, "resume", False):
-        state = load_state(state_path(args.output_model_path), args, world_size)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state["scaler"] is not None:
-            scaler.load_state_dict(state["scaler"])
-        restore_rank_state(state["ranks"][rank], loader)
-        first_step = state["step"] + 1
+        first_step = resume_training(args, world_size, rank, module, stepper, loader) + 1
         if is_main:
-            print(f"Resuming after step {state['step']}", flush=True)
+            print(f"Resuming after step {first_step - 1}", flush=True)
 
     trim = can_trim(module, args.target)
     model.train()
@@ -188,27 +182,13 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
         if trim:
             src, tgt, seg = trim_padding(src, tgt, seg)
         update_now = step % accumulation == 0 or step == total_steps
-        # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
-        sync = contextlib.nullcontext() if update_now or not distributed else model.no_sync()
-        with sync:
-            with precision.autocast():
-                outputs = model(src, tgt, seg)
-            loss = total_loss(args.target, outputs) / accumulation
-            (scaler.scale(loss) if scaler is not None else loss).backward()
-        reporter.add(outputs, batch_tokens, batch_instances)
 
-        if update_now:
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            if max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+        def compute_loss():
+            outputs = model(src, tgt, seg)
+            return total_loss(args.target, outputs), outputs
+
+        _, outputs = stepper.micro_batch(compute_loss, update_now)
+        reporter.add(outputs, batch_tokens, batch_instances)
 
         if step % args.report_steps == 0:
             if is_main:
@@ -223,10 +203,10 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
             save_model(module, f"{args.output_model_path}-{step}")
         if update_now and (checkpoint or step == total_steps):
             # Every rank takes part (its data position and generators are gathered).
-            rank_states = gather_rank_states(loader, distributed)
+            state = training_state(step, module, stepper, loader, distributed, args)
             if is_main:
-                save_state(state_path(args.output_model_path), step, module, optimizer,
-                           scheduler, scaler, rank_states, args)
+                save_state(state_path(args.output_model_path), state)
+            del state
 
     if is_main:
         save_model(module, args.output_model_path)
@@ -292,10 +272,6 @@ def train(args, model=None, loader_factory=None):
     set_seed(args.seed)
     if model is None:
         model = prepare_model(args)
-    if getattr(args, "resume", False):
-        state = load_state(state_path(args.output_model_path), args, layout.world_size)
-        unwrap(model).load_state_dict(state["model"])
-        del state
     say(f"Model: embedding {getattr(args, 'embedding', '?')}, encoder "
           f"{getattr(args, 'encoder', '?')}, target {args.target}; "
           f"{count_parameters(model):,} parameters", flush=True)

@@ -30,7 +30,10 @@ def finetune_opts(parser, output_model_path, batch_size=64, seq_length=128, drop
     parser.add_argument("--seq_length", type=int, default=seq_length,
                         help="Longest input in tokens; longer inputs are cut.")
     opts.optimizer_opts(parser, learning_rate=learning_rate)
+    opts.accumulation_opts(parser)
+    opts.max_grad_norm_opts(parser)
     opts.training_opts(parser, dropout=dropout, epochs_num=epochs_num)
+    opts.device_opts(parser)
 
 
 def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooling=True):
@@ -54,8 +57,11 @@ def _check_positive(args, name, minimum=1):
 def resolve(parser, argv=None):
     """Parse (config merged: typed options win), check the numbers, load ``args.vocab``."""
     args = parse_with_config(parser, argv)
-    for name in ("batch_size", "epochs_num", "report_steps"):
+    for name in ("batch_size", "epochs_num", "report_steps", "accumulation_steps"):
         _check_positive(args, name)
+    if getattr(args, "max_grad_norm", 0.0) < 0:
+        raise UerError(f"--max_grad_norm must be at least 0 (0 = no clipping), got "
+                       f"{args.max_grad_norm}")
     _check_positive(args, "seq_length", 3)  # [CLS] x [SEP]
     if getattr(args, "embedding", "bert") == "bert" and getattr(args, "seq_length", 0) > MAX_POSITIONS:
         raise UerError(f"--seq_length {args.seq_length} exceeds the {MAX_POSITIONS} positions of "
