@@ -33,7 +33,9 @@ class Engine:
         return [item for example in examples for item in self.task.inputs(example)]
 
     def train_batches(self, inputs, rng):
-        return self.task.train_batches(inputs, self.args.batch_size, rng)
+        """The global batches (every rank's share of each: ``rank_share``)."""
+        return self.task.train_batches(inputs, self.args.batch_size * self.runtime.world_size,
+                                       rng)
 
     def fit(self, train_examples, dev_examples, test_examples=None):
         """Train for --epochs_num epochs; after each, evaluate on dev and keep the best model at
