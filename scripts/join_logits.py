@@ -9,6 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from uer.atomic import write_text  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.finetune.tsv import parse_label, parse_logits, read_tsv  # noqa: E402
 from uer.opts import new_parser  # noqa: E402
@@ -51,12 +52,7 @@ def join(input_path, logits_path, output_path, teacher_labels=False):
             row.append(fields[source.columns["text_b"]])
         row.append(" ".join(repr(x) for x in logits))
         lines.append("\t".join(row))
-    folder = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(output_path)}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(tmp, output_path)
+    write_text(output_path, "\n".join(lines) + "\n")
     return len(lines) - 1
 
 

@@ -9,8 +9,12 @@ Example:
 import argparse
 import os
 import random
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from uer.atomic import write_text  # noqa: E402
 
 TOPICS = {
     "kitchen": (["the baker", "my grandmother", "the young chef", "a neighbour", "the cook"],
@@ -74,9 +78,7 @@ def review(rng, label):
 
 
 def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    write_text(path, text)
 
 
 def main():

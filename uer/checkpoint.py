@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import torch
 
+from uer.atomic import atomic_path
 from uer.errors import UerError
 
 # Parameters named like this keep their LayerNorm init (gamma=1, beta=0).
@@ -62,15 +63,8 @@ def init_weights(model):
 
 def save_model(model, path):
     """Write the state dict atomically: a crash never leaves a truncated file at ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(unwrap(model).state_dict(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def read_state_dict(path):

@@ -1,7 +1,8 @@
 """Training state for --resume, kept apart from the model file (which stays a plain UER state
 dict): ``<output_model_path>.state`` holds the step, model, optimizer, scheduler, loss scaler,
-the run's options, and for every rank its data position and random generators. Written atomically by rank 0 at
-each checkpoint that falls on an optimizer update, and at the end; read with weights_only=True."""
+the run's options, and for every rank its data position and random generators. Written
+atomically by rank 0 at each checkpoint that falls on an optimizer update, and at the end; read
+with weights_only=True and restored in one place (``resume_training``)."""
 import os
 import random
 
