@@ -77,10 +77,10 @@ def test_two_processes_with_batch_b_train_like_one_with_2b(tmp_path, zh_vocab_pa
     assert f"{accuracy:.4f}" == max(accs_two)
 
 
-def test_several_local_ranks_in_one_invocation_point_to_torchrun(tmp_path):
+def test_device_options_are_checked_before_any_file_is_read(tmp_path):
+    missing = str(tmp_path / "missing.tsv")
+    base = ["--train_path", missing, "--dev_path", missing, "--vocab_path", missing]
     with pytest.raises(UerError, match="torchrun --nproc_per_node 2"):
-        from uer.finetune.runtime import fine_tuning_layout
-
-        args = run_classifier.build_parser().parse_args(
-            ["--train_path", "t", "--dev_path", "d", "--world_size", "2", "--gpu_ranks", "0", "1"])
-        fine_tuning_layout(args)
+        run_classifier.parse_args(base + ["--world_size", "2", "--gpu_ranks", "0", "1"])
+    with pytest.raises(UerError, match="--world_size 2 needs --gpu_ranks"):
+        run_classifier.parse_args(base + ["--world_size", "2"])

@@ -68,6 +68,10 @@ def resolve(parser, argv=None):
                        "the bert embedding")
     if getattr(args, "dropout", None) is None:
         args.dropout = 0.0
+    if hasattr(args, "world_size"):  # device options checked before any file is read
+        from uer.finetune.runtime import fine_tuning_layout
+
+        args.process_layout = fine_tuning_layout(args)
     args.vocab = load_vocab(args)
     return args
 

@@ -36,7 +36,7 @@ class Runtime:
     ``world_size`` (1 and 0 otherwise)."""
 
     def __init__(self, args, device=None):
-        self.layout = fine_tuning_layout(args)
+        self.layout = getattr(args, "process_layout", None) or fine_tuning_layout(args)
         self.distributed = self.layout.distributed
         self.rank = self.layout.ranks[0] if self.distributed else 0
         self.world_size = self.layout.world_size if self.distributed else 1
