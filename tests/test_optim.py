@@ -130,3 +130,16 @@ def test_no_decay_on_biases_and_layer_norms():
     decay, no_decay = parameter_groups(Tiny())
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
     assert len(decay["params"]) == 1 and len(no_decay["params"]) == 3
+
+
+def test_options_choose_the_rule():
+    import pretrain
+
+    model = torch.nn.Linear(2, 2)
+    base = ["--output_model_path", "m.bin"]
+    for argv, corrected in ((base, False), (base + ["--adam_bias_correction"], True)):
+        args = pretrain.build_parser().parse_args(argv + ["--beta1", "0.8"])
+        optimizer = optim.optimizer_from_args(model, args)
+        group = optimizer.param_groups[0]
+        assert group["bias_correction"] is corrected and group["betas"] == (0.8, 0.999)
+        assert group["eps"] == 1e-6 and group["weight_decay"] == 0.01
