@@ -1,5 +1,4 @@
 """The optimizer step shared by both engines (uer/step.py) and the fine-tuning options it brings."""
-import argparse
 
 import pytest
 import torch
