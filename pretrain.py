@@ -9,8 +9,8 @@ from uer.config import bounded, parse_with_config
 from uer.errors import cli_main
 from uer.constants import INSTANCES_BUFFER_SIZE
 from uer.logging_sinks import check_sinks, log_opts
-from uer.opts import (config_opts, masking_opts, model_opts, new_parser, optimizer_opts,
-                      vocab_opts)
+from uer.opts import (accumulation_opts, config_opts, device_opts, masking_opts,
+                      max_grad_norm_opts, model_opts, new_parser, optimizer_opts, vocab_opts)
 from uer.targets import str2target
 from uer.vocab import load_vocab
 
@@ -35,8 +35,7 @@ def build_parser():
     steps.add_argument("--save_checkpoint_steps", type=int, default=10000,
                        help="Save <output_model_path>-<step> every this many steps.")
     steps.add_argument("--report_steps", type=int, default=100, help="Report every this many steps.")
-    steps.add_argument("--accumulation_steps", type=int, default=1,
-                       help="Micro-batches per optimizer update.")
+    accumulation_opts(steps)
     steps.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
     steps.add_argument("--instances_buffer_size", type=int, default=INSTANCES_BUFFER_SIZE,
                        help="Loader shuffle window, in instances.")
@@ -63,28 +62,16 @@ def build_parser():
 
     optim = parser.add_argument_group("optimizer")
     optimizer_opts(optim, learning_rate=2e-5, betas=True)
-    optim.add_argument("--max_grad_norm", type=float, default=0.0,
-                       help="Clip the gradient norm to this value; 0 = no clipping (as UER-py).")
+    max_grad_norm_opts(optim)
 
     dist = parser.add_argument_group("devices and processes")
-    dist.add_argument("--world_size", type=int, default=1, help="Total number of processes (all nodes).")
-    dist.add_argument("--gpu_ranks", type=int, nargs="+", default=[],
-                      help="Global ranks of the processes started on this node; local process j "
-                           "uses GPU j. With --world_size 1, one value = the GPU id to use.")
-    dist.add_argument("--master_ip", type=str, default="tcp://localhost:12345",
-                      help="Rendezvous address of rank 0 (init_method).")
-    dist.add_argument("--backend", choices=["nccl", "gloo"], default="nccl",
-                      help="torch.distributed backend (gloo is used on machines without CUDA).")
-    dist.add_argument("--dist_timeout", type=float, default=None,
-                      help="Seconds to wait for the other processes (default: $UER_DIST_TIMEOUT "
-                           "or 300).")
+    device_opts(dist)
     # Ranges checked by parse_with_config, typed or from the config (trainer.check_step_options
     # checks the step options again for Python callers).
     for option in ("--total_steps", "--save_checkpoint_steps", "--report_steps",
-                   "--accumulation_steps", "--batch_size", "--instances_buffer_size"):
+                   "--batch_size", "--instances_buffer_size"):
         bounded(parser, option, minimum=1)
     bounded(parser, "--dropout", minimum=0, maximum=1)
-    bounded(parser, "--max_grad_norm", minimum=0)
     return parser
 
 

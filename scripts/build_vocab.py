@@ -12,6 +12,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from uer.atomic import write_text  # noqa: E402
 from uer.errors import UerError, cli_main  # noqa: E402
 from uer.lifecycle import init_worker  # noqa: E402
 from uer.outputs import check_outputs  # noqa: E402
@@ -118,10 +119,7 @@ def build(args):
     ranked = sorted((t for t, c in counts.items() if c >= args.min_count and t not in reserved_set),
                     key=lambda t: (-counts[t], t))
     tokens = reserved + ranked
-    tmp = f"{args.vocab_path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write("".join(t + "\n" for t in tokens))
-    os.replace(tmp, args.vocab_path)
+    write_text(args.vocab_path, "".join(t + "\n" for t in tokens))
     print(f"Vocabulary size: {len(tokens)} ({len(ranked)} corpus tokens, "
           f"{len(counts) - len(ranked)} dropped under --min_count {args.min_count})")
     return tokens

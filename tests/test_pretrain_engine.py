@@ -204,7 +204,7 @@ def test_resume_refuses_a_different_run(tmp_path):
     train(args, model=_fresh_model(args), loader_factory=fixed_loader_factory)
     other = api_args(tmp_path, ["--target", "bert", "--total_steps", 4, "--batch_size", 2,
                                 "--resume"])
-    with pytest.raises(UerError, match="saved with total_steps 2, this run has 4"):
+    with pytest.raises(UerError, match="saved with --total_steps 2, this run has 4"):
         train(other, loader_factory=fixed_loader_factory)
     missing = api_args(tmp_path / "none", ["--resume"])
     with pytest.raises(UerError, match="--resume: .*model.bin.state not found"):
@@ -243,3 +243,32 @@ def test_trimmed_padding_trains_exactly_like_full_width(tmp_path, capsys, encode
     assert_same_state(state_of(tmp_path / "trim" / "model.bin"),
                       state_of(tmp_path / "full" / "model.bin"))
     assert "tokens/s" in trimmed_out and BERT_LINE.search(trimmed_out)
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--learning_rate", 1e-3, "--learning_rate 2e-05, this run has 0.001"),
+    ("--batch_size", 4, "--batch_size 2, this run has 4"),
+    ("--adam_bias_correction", None, "--adam_bias_correction False, this run has True"),
+    ("--seed", 8, "--seed 7, this run has 8")])
+def test_resume_refuses_an_option_that_changes_the_run(tmp_path, option, value, message):
+    common = ["--target", "bert", "--total_steps", 2, "--batch_size", 2]
+    args = api_args(tmp_path, common)
+    train(args, model=_fresh_model(args), loader_factory=fixed_loader_factory)
+    changed = common + [option] + ([] if value is None else [value]) + ["--resume"]
+    with pytest.raises(UerError, match=f"saved with {message}; resume with the same options"):
+        train(api_args(tmp_path, changed), loader_factory=fixed_loader_factory)
+
+
+def test_resume_applies_report_steps_with_a_notice(tmp_path, capsys):
+    common = ["--target", "bert", "--total_steps", 6, "--save_checkpoint_steps", 3,
+              "--batch_size", 2, "--report_steps", 3]
+    args = api_args(tmp_path, common)
+    with pytest.raises(RuntimeError, match="simulated crash"):  # after the step-3 state
+        train(args, model=_fresh_model(args), loader_factory=crashing_loader_factory)
+    capsys.readouterr()
+    resumed = api_args(tmp_path, common[:-1] + [1, "--resume"])
+    train(resumed, loader_factory=fixed_loader_factory)
+    out = capsys.readouterr().out
+    assert "Notice: --resume with --report_steps 1 (the run was saved with 3)" in out
+    assert "Resuming after step 3" in out
+    assert all(f"       {step}/       6 steps" in out for step in (4, 5, 6))

@@ -18,7 +18,11 @@ class Precision:
     enabled: bool
     device_type: str
     dtype: torch.dtype = None
-    scaler: object = None
+    scaler: object = None  # a torch.amp.GradScaler, enabled only for fp16
+
+    def __post_init__(self):
+        if self.scaler is None:
+            self.scaler = torch.amp.GradScaler(self.device_type, enabled=False)
 
     def autocast(self):
         if not self.enabled:
@@ -29,7 +33,7 @@ class Precision:
         if not self.enabled:
             return "fp32"
         name = {torch.float16: "fp16", torch.bfloat16: "bf16"}[self.dtype]
-        return f"{name} autocast" + (" with loss scaling" if self.scaler is not None else "")
+        return f"{name} autocast" + (" with loss scaling" if self.scaler.is_enabled() else "")
 
 
 def build_precision(args, device):
@@ -57,7 +61,7 @@ def build_precision(args, device):
             return Precision(False, device_type)
         print("Notice: this CPU has no native bf16 instructions; bf16 autocast will be slow.",
               flush=True)
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    scaler = torch.amp.GradScaler(device_type, enabled=dtype == torch.float16)
     return Precision(True, device_type, dtype, scaler)
 
 

@@ -82,8 +82,38 @@ def optimizer_opts(parser, learning_rate=2e-5, betas=False):
         bounded(parser, "--beta2", minimum=0, maximum=1)
     bounded(parser, "--learning_rate", above=0)
     bounded(parser, "--warmup", minimum=0, maximum=1)
+    parser.add_argument("--adam_bias_correction", action="store_true",
+                        help="Bias-corrected Adam (torch's AdamW) instead of UER-py's and Google "
+                             "BERT's update, whose first steps are larger at the same rate.")
     fp16_opts(parser)
     compile_opts(parser)
+
+
+def accumulation_opts(parser):
+    parser.add_argument("--accumulation_steps", type=int, default=1,
+                        help="Micro-batches per optimizer update.")
+    bounded(parser, "--accumulation_steps", minimum=1)
+
+
+def max_grad_norm_opts(parser):
+    parser.add_argument("--max_grad_norm", type=float, default=0.0,
+                        help="Clip the gradient norm to this value; 0 = no clipping (as UER-py).")
+    bounded(parser, "--max_grad_norm", minimum=0)
+
+
+def device_opts(parser):
+    """Process layout (uer.distributed.plan_layout): CPU, one GPU, several processes, torchrun."""
+    parser.add_argument("--world_size", type=int, default=1, help="Total number of processes (all nodes).")
+    parser.add_argument("--gpu_ranks", type=int, nargs="+", default=[],
+                        help="Global ranks of the processes started on this node; local process j "
+                             "uses GPU j. With --world_size 1, one value = the GPU id to use.")
+    parser.add_argument("--master_ip", type=str, default="tcp://localhost:12345",
+                        help="Rendezvous address of rank 0 (init_method).")
+    parser.add_argument("--backend", choices=["nccl", "gloo"], default="nccl",
+                        help="torch.distributed backend (gloo is used on machines without CUDA).")
+    parser.add_argument("--dist_timeout", type=float, default=None,
+                        help="Seconds to wait for the other processes (default: $UER_DIST_TIMEOUT "
+                             "or 300).")
 
 
 def fp16_opts(parser):

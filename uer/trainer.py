@@ -26,13 +26,13 @@ from uer.distributed import (destroy_process_group, init_process_group, peer_fai
                              plan_layout)
 from uer.errors import UerError
 from uer.logging_sinks import RunSinks
-from uer.optim import build_optimizer, build_scheduler
+from uer.optim import build_scheduler, optimizer_from_args
 from uer.outputs import save_or_rescue
 from uer.padding_trim import can_trim, trim_padding
 from uer.report import Reporter, total_loss
-from uer.resume import (gather_rank_states, load_state, restore_rank_state, save_state,
-                        state_path)
+from uer.resume import resume_training, save_state, state_path, training_state
 from uer.seed import set_seed
+from uer.step import OptimizerStep
 
 
 # --- setup ------------------------------------------------------------------------------
@@ -121,7 +121,6 @@ def run_worker(local_index, layout, model, args, loader_factory):
     ``layout.ranks[local_index]``."""
     rank = layout.ranks[local_index]
     world_size = layout.world_size
-    is_main = rank == 0
     # Each rank draws its own dropout masks; the data order comes from the loader's own seeds.
     set_seed(args.seed + rank)
     device = layout.device(local_index)
@@ -163,11 +162,12 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
     accumulation = args.accumulation_steps
     total_steps = args.total_steps
     updates = math.ceil(total_steps / accumulation)
-    optimizer = build_optimizer(module, args.learning_rate, betas=(args.beta1, args.beta2))
+    optimizer = optimizer_from_args(module, args)
     scheduler = build_scheduler(optimizer, updates, args.warmup)
     precision = build_precision(args, device)
-    scaler = precision.scaler
-    max_grad_norm = getattr(args, "max_grad_norm", None) or 0.0
+    # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
+    stepper = OptimizerStep(model, optimizer, scheduler, precision, accumulation,
+                            getattr(args, "max_grad_norm", None), distributed)
     reporter = Reporter(args.target, total_steps, world_size)
     if is_main:
         print(f"Training {total_steps} steps ({updates} optimizer updates), batch size "
@@ -177,15 +177,9 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
 
     first_step = 1
     if getattr(args, "resume", False):
-        state = load_state(state_path(args.output_model_path), args, world_size)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state["scaler"] is not None:
-            scaler.load_state_dict(state["scaler"])
-        restore_rank_state(state["ranks"][rank], loader)
-        first_step = state["step"] + 1
+        first_step = resume_training(args, world_size, rank, module, stepper, loader) + 1
         if is_main:
-            print(f"Resuming after step {state['step']}", flush=True)
+            print(f"Resuming after step {first_step - 1}", flush=True)
 
     # Log file, TensorBoard and progress bar (rank 0 only): uer.logging_sinks.
     sinks = RunSinks(args, total_steps, first_step, progress=True) if is_main else None
@@ -201,29 +195,15 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
         if trim:
             src, tgt, seg = trim_padding(src, tgt, seg, trim_multiple)
         update_now = step % accumulation == 0 or step == total_steps
-        # Without no_sync DDP would all-reduce after every micro-batch (UER-py did).
-        sync = contextlib.nullcontext() if update_now or not distributed else model.no_sync()
-        with sync:
-            with precision.autocast():
-                outputs = model(src, tgt, seg)
-            loss = total_loss(args.target, outputs) / accumulation
-            (scaler.scale(loss) if scaler is not None else loss).backward()
+
+        def compute_loss():
+            outputs = model(src, tgt, seg)
+            return total_loss(args.target, outputs), outputs
+
+        _, outputs = stepper.micro_batch(compute_loss, update_now)
         reporter.add(outputs, batch_tokens, batch_instances)
         if sinks is not None:
             sinks.advance()
-
-        if update_now:
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            if max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), max_grad_norm)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
 
         if step % args.report_steps == 0:
             if is_main:
@@ -239,12 +219,12 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
             save_or_rescue(partial(save_model, module, args=args), f"{args.output_model_path}-{step}")
         if update_now and (checkpoint or step == total_steps):
             # Every rank takes part (its data position and generators are gathered).
-            rank_states = gather_rank_states(loader, distributed)
+            state = training_state(step, module, stepper, loader, distributed, args)
             if is_main:
                 # The state holds the weights too: a failed write is rescued, not lost.
-                save_or_rescue(lambda path: save_state(path, step, module, optimizer, scheduler,
-                                                       scaler, rank_states, args),
+                save_or_rescue(lambda path: save_state(path, state),
                                state_path(args.output_model_path))
+            del state
 
     if is_main:
         sinks.close()
@@ -323,10 +303,6 @@ def train(args, model=None, loader_factory=None):
     set_seed(args.seed)
     if model is None:
         model = prepare_model(args)
-    if getattr(args, "resume", False):
-        state = load_state(state_path(args.output_model_path), args, layout.world_size)
-        unwrap(model).load_state_dict(state["model"])
-        del state
     say(f"Model: embedding {getattr(args, 'embedding', '?')}, encoder "
           f"{getattr(args, 'encoder', '?')}, target {args.target}; "
           f"{count_parameters(model):,} parameters", flush=True)

@@ -2,6 +2,7 @@
 import hashlib
 import os
 
+from uer.atomic import atomic_open
 from uer.constants import (CLS_TOKEN, MASK_TOKEN, PAD_ID, PAD_TOKEN, SEP_TOKEN, SPM_UNK_TOKEN,
                            UNK_TOKEN)
 from uer.errors import UerError
@@ -110,11 +111,9 @@ class Vocab:
         return digest[:16]
 
     def save(self, path):
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with atomic_open(path) as handle:
             for token in self.i2w:
                 handle.write(token + "\n")
-        os.replace(tmp, path)
 
 
 def load_vocab(args, validate=True):

@@ -19,6 +19,7 @@ from functools import partial
 
 import numpy as np
 
+from uer.atomic import atomic_path
 from uer.constants import MAX_POSITIONS
 from uer.data.builders import str2builder
 from uer.data.builders._base import CorpusLineError
@@ -215,23 +216,12 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
         header["counts"] = counts
         if hasattr(builder_class, "labels_num"):  # a builder that counts labels records them
             header["labels_num"] = max(r["labels_num"] for r in results)
-        handle, tmp_path = tempfile.mkstemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=folder)
-        os.close(handle)
         try:
-            try:
-                merge_parts(tmp_path, header, prefixes, args.seq_length,
-                            token_dtype(len(vocab)), builder_class.fields, static_masking(args))
-            except OSError as err:
-                raise write_error(err, output) from None
-            # mkstemp makes the file private; give it the permissions a plain open() would.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp_path, 0o666 & ~umask)
-            os.replace(tmp_path, output)
-        except BaseException:
-            if os.path.exists(tmp_path):
-                os.remove(tmp_path)
-            raise
+            with atomic_path(output) as tmp_path:
+                merge_parts(tmp_path, header, prefixes, args.seq_length, token_dtype(len(vocab)),
+                            builder_class.fields, static_masking(args))
+        except OSError as err:
+            raise write_error(err, output) from None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         _STATE.clear()

@@ -7,7 +7,8 @@ A task contributes what is specific to it; the engine owns the rest. The written
   model (embedding + encoder + head, see ``heads.py``), turns a list of examples into tensors
   (``collate``), computes the training loss, and evaluates a model on a list of examples;
 - engine (``engine.py``): batching (pad to the longest sequence in the batch), optimizer and
-  warm-up/linear-decay schedule, epochs, report lines, tqdm progress, dev evaluation after each
-  epoch, keeping the best model (atomic save), the final test evaluation, seed, device and
+  warm-up/linear-decay schedule (the update itself is ``uer/step.py``, shared with
+  pre-training), epochs, report lines, tqdm progress, dev evaluation after each epoch, keeping
+  the best model (atomic save), the final test evaluation, seed, device, DDP processes and
   mixed precision (``runtime.py``), and batched prediction under ``torch.inference_mode``.
 """

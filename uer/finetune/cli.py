@@ -33,8 +33,11 @@ def finetune_opts(parser, output_model_path, batch_size=64, seq_length=128, drop
                         help="Longest input in tokens; longer inputs are cut.")
     sequence_bounds(parser)
     opts.optimizer_opts(parser, learning_rate=learning_rate)
+    opts.accumulation_opts(parser)
+    opts.max_grad_norm_opts(parser)
     opts.training_opts(parser, dropout=dropout, epochs_num=epochs_num)
     log_opts(parser)
+    opts.device_opts(parser)
 
 
 def inference_opts(parser, batch_size=128, seq_length=128, tokenizer=True, pooling=True):
@@ -68,6 +71,10 @@ def resolve(parser, argv=None):
         args.dropout = 0.0
     check_outputs(args, FINETUNE_OUTPUTS)  # before the data is read or a step is taken
     check_sinks(args)
+    if hasattr(args, "world_size"):  # device options checked before any file is read
+        from uer.finetune.runtime import fine_tuning_layout
+
+        args.process_layout = fine_tuning_layout(args)
     args.vocab = load_vocab(args)
     return args
 
