@@ -5,6 +5,7 @@ that lose a peer or their launcher.
 After each kill: nothing is at an output path unless it is complete and loadable; SIGTERM exits
 143 with one line and leaves no temporary file; the next run on the same output removes what
 a SIGKILL left; pretrain --resume ends with the same weights as an uninterrupted run."""
+import json
 import os
 import signal
 import subprocess
@@ -169,7 +170,10 @@ def test_pretrain_killed_then_resumed(tmp_path, pretrain_setup, point, sig):
     if point.startswith("save:m.bin-8"):
         assert "m.bin-8" not in names  # killed while writing it: not at its path
     for name in names:
-        if not name.startswith("."):  # every visible file is complete and loadable
+        if name.endswith(".json"):  # a sidecar (uer/sidecar.py) is written after its model
+            assert name[:-len(".json")] in names, names
+            json.loads(open(os.path.join(folder, name), encoding="utf-8").read())
+        elif not name.startswith("."):  # every visible file is complete and loadable
             torch.load(os.path.join(folder, name), weights_only=True)
     if sig == signal.SIGKILL and point.startswith("save:"):
         assert any(name.startswith(".") for name in names)  # the half-written temporary file
@@ -216,7 +220,7 @@ def test_classifier_killed(tmp_path, point, sig):
     done = subprocess.run([PY, *argv], cwd=REPO, env=ENV, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    assert listing(folder) == ["c.bin"]
+    assert listing(folder) == ["c.bin", "c.bin.json"]  # the model and its sidecar
 
 
 # --- distributed ---------------------------------------------------------------------------
