@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import torch
 
 from uer import opts
-from uer.config import parse_with_config
+from uer.config import bounded, parse_with_config
 from uer.errors import UerError
 from uer.finetune.cli import check_positions
 from uer.outputs import check_outputs
@@ -60,16 +60,15 @@ def cpu_precision(args):
 def resolve_model_args(parser, argv=None, positive=("batch_size",), seq_length_min=2):
     """Parse with the config merged (typed options win), check the numbers, load the vocab;
     dropout is 0 (these tools only run the model)."""
+    # Ranges declared on the options, checked by parse_with_config like every script's.
+    for name in positive:
+        if f"--{name}" in parser._option_string_actions:
+            bounded(parser, f"--{name}", minimum=1)
+    if "--seq_length" in parser._option_string_actions:
+        bounded(parser, "--seq_length", minimum=seq_length_min)
     args = parse_with_config(parser, argv)
     check_outputs(args, TOOL_OUTPUTS)
-    for name in positive:
-        value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise UerError(f"--{name} must be at least 1, got {value}")
-    seq_length = getattr(args, "seq_length", None)
-    if seq_length is not None:
-        if seq_length < seq_length_min:
-            raise UerError(f"--seq_length must be at least {seq_length_min}, got {seq_length}")
+    if getattr(args, "seq_length", None) is not None:
         check_positions(args)
     args.dropout = 0.0
     args.vocab = load_vocab(args)
