@@ -11,6 +11,11 @@ from uer.layers.layer_norm import LAYER_NORM_KEYS
 from uer.layers.multi_headed_attn import padding_mask
 from uer.layers.transformer import TransformerLayer
 
+# Inference on CPU leaves the padding rows out of every row-wise computation (all but the
+# attention kernel) when they are at least this share of the batch; below it the scatter and
+# gather around attention cost about what they save (bench/finetune_bench.py, NER rows).
+PACK_MIN_PADDING = 0.05
+
 
 @str2encoder.register("bert")
 class BertEncoder(nn.Module):
@@ -55,14 +60,57 @@ class BertEncoder(nn.Module):
     def can_compute_row_subset(self):
         return not self.causal
 
-    def forward(self, emb, seg, first_only=False, rows=None):
-        """[B, L, H]. Two shortcuts for the last layer, exact where they apply (bidirectional
-        only), since a row's output needs only its own input and all keys:
-        ``first_only`` computes the first position alone and returns [B, 1, H] (what "first"
-        pooling reads); ``rows`` (bool [B, L]) computes those rows (and a few more to fill a
-        rectangle), leaving zeros in the others (what an MLM loss reads)."""
+    @property
+    def skips_padding_rows(self):
+        """forward(..., real_only=True) is understood (uer.finetune.pooling)."""
+        return not self.causal
+
+    def _inference_on_cpu(self, hidden):
+        return (not self.training and not torch.is_grad_enabled() and hidden.device.type == "cpu"
+                and not torch.compiler.is_compiling())
+
+    def _mask(self, seg, hidden):
+        """The padding-key mask; None for a batch without padding at inference on CPU (the
+        attention kernel is faster without one, and adding zeros changes nothing)."""
+        if self.causal:
+            return None
+        if self._inference_on_cpu(hidden) and bool((seg > 0).all()):
+            return None
+        return padding_mask(seg, hidden.dtype)
+
+    def _packed_rows(self, seg, hidden):
+        """Indices (into B * L) of the real rows when the packed road applies, else None."""
+        if self.causal or not self._inference_on_cpu(hidden):
+            return None
+        real = (seg > 0).reshape(-1)
+        if real.numel() == 0 or float(real.float().mean()) > 1.0 - PACK_MIN_PADDING:
+            return None
+        return real.nonzero().squeeze(1)
+
+    def _forward_packed(self, hidden, mask, index):
+        batch_size, seq_length, width = hidden.shape
+        packed = hidden.reshape(batch_size * seq_length, width).index_select(0, index)
+        for layer_index in range(self.layers_num):
+            packed = self.layer(layer_index).forward_packed(packed, index,
+                                                            (batch_size, seq_length), mask)
+        out = packed.new_zeros(batch_size * seq_length, packed.size(1))
+        return out.index_copy_(0, index, packed).view(batch_size, seq_length, -1)
+
+    def forward(self, emb, seg, first_only=False, rows=None, real_only=False):
+        """[B, L, H]. Shortcuts, exact where they apply (bidirectional only), since a row's
+        output needs only its own input and all keys:
+        ``first_only`` computes the first position alone in the last layer and returns
+        [B, 1, H] (what "first" pooling reads); ``rows`` (bool [B, L]) computes those rows of
+        the last layer (and a few more to fill a rectangle), leaving zeros in the others (what
+        an MLM loss reads); ``real_only`` says the caller reads the real positions (seg > 0)
+        only: at inference on CPU the padding rows are then skipped in every layer and come
+        back as zeros (elsewhere they are computed as usual)."""
         hidden = self.linear(emb) if self.factorized else emb
-        mask = None if self.causal else padding_mask(seg, hidden.dtype)
+        mask = self._mask(seg, hidden)
+        if real_only and not first_only and rows is None:
+            index = self._packed_rows(seg, hidden)
+            if index is not None:
+                return self._forward_packed(hidden, mask, index)
         last = self.layers_num - 1
         for index in range(last):
             hidden = self.layer(index)(hidden, mask, is_causal=self.causal)

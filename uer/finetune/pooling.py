@@ -10,9 +10,18 @@ def encode_for_pooling(embedding, encoder, src, seg, method):
     """The encoder output that ``pool(..., method)`` needs. For "first" a transformer encoder
     that can (``can_compute_row_subset``) runs its last layer for the [CLS] row alone: the pooled
     vector is the same, and about a quarter of a 3-layer encoder's work is skipped."""
-    emb = embedding(src, seg)
     if method == "first" and getattr(encoder, "can_compute_row_subset", False):
-        return encoder(emb, seg, first_only=True)
+        return encoder(embedding(src, seg), seg, first_only=True)
+    # mean, max and last read the real tokens only (see pool)
+    return encode_real_positions(embedding, encoder, src, seg)
+
+
+def encode_real_positions(embedding, encoder, src, seg):
+    """The encoder output for a caller that reads real positions (seg > 0) only: an encoder
+    that declares ``skips_padding_rows`` may leave the padding rows out (zeros there)."""
+    emb = embedding(src, seg)
+    if getattr(encoder, "skips_padding_rows", False):
+        return encoder(emb, seg, real_only=True)
     return encoder(emb, seg)
 
 

@@ -105,6 +105,26 @@ class MultiHeadedAttention(nn.Module):
                                alpha=scale)
         return scores.view(batch, heads, query_length, key_length)
 
+    def forward_packed(self, packed, index, shape, mask):
+        """Self-attention over the real rows only, without dropout: ``packed`` [T, H] holds the
+        rows ``index`` (LongTensor [T] into B * L) of a [B, L, H] batch, ``shape`` is (B, L).
+        Q/K/V are projected for those rows alone and scattered back to [B, L] for the attention
+        kernel (zeros in the other rows, which ``mask`` must hide as keys); the context of the
+        same rows is gathered back. Returns [T, H]: the rows ``forward`` gives, up to rounding."""
+        batch_size, seq_length = shape
+        weight, bias = self._projection_weights(self.linear_layers)
+        projected = F.linear(packed, weight, bias)
+        # zeros, not empty: a masked key's value still enters the product (0 x NaN = NaN)
+        full = projected.new_zeros(batch_size * seq_length, projected.size(1))
+        full.index_copy_(0, index, projected)
+        q, k, v = full.view(batch_size, seq_length, 3, self.heads_num,
+                            self.per_head_size).permute(2, 0, 3, 1, 4).unbind(0)
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        # [B, heads, L, d] -> [T, heads, d], gathered straight from the transposed view
+        rows, positions = index // seq_length, index % seq_length
+        context = context.transpose(1, 2)[rows, positions].reshape(-1, self.hidden_size)
+        return self.final_linear(context)
+
     def forward(self, query, key, value, mask=None, is_causal=False):
         batch_size, seq_length, _ = query.shape
         q, k, v = self._project(query, key, value)

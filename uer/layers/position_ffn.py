@@ -1,7 +1,8 @@
 """Position-wise feed-forward block: linear_2(act(linear_1(x))), H -> F -> H, no inner dropout."""
+import torch
 from torch import nn
 
-from uer.layers.activation import get_activation
+from uer.layers.activation import gelu, get_activation
 
 
 class PositionwiseFeedForward(nn.Module):
@@ -12,4 +13,10 @@ class PositionwiseFeedForward(nn.Module):
         self.act = get_activation(hidden_act)
 
     def forward(self, x):
-        return self.linear_2(self.act(self.linear_1(x)))
+        inner = self.linear_1(x)
+        if self.act is gelu and not torch.is_grad_enabled():
+            # no autograd: GELU over its own input, no second [rows, F] buffer
+            inner = torch._C._nn.gelu(inner, out=inner)
+        else:
+            inner = self.act(inner)
+        return self.linear_2(inner)

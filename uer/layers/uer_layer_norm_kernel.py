@@ -56,7 +56,8 @@ def uer_layer_norm_inference(x, gamma, beta, eps):
     dtype = _compute_dtype(x)
     scaled, rstd = _fused(x, gamma.to(dtype))
     factor = _row_factor(rstd, x.size(-1), eps)
-    return torch.addcmul(beta.to(dtype), factor, scaled).to(x.dtype)
+    # written over ``scaled`` (a fresh tensor): no second output buffer to allocate
+    return torch.addcmul(beta.to(dtype), factor, scaled, out=scaled).to(x.dtype)
 
 
 class UerLayerNormFunction(torch.autograd.Function):

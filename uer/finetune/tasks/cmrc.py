@@ -35,6 +35,7 @@ from torch import nn
 from uer.errors import UerError
 from uer.finetune.batching import pad_src_seg
 from uer.finetune.heads import build_backbone
+from uer.finetune.pooling import encode_real_positions
 from uer.finetune.jsonfile import load_json
 from uer.finetune.task import Task
 from uer.finetune.tasks.cmrc_metrics import evaluate, format_scores
@@ -417,7 +418,8 @@ class MachineReadingComprehension(nn.Module):
         self.output_layer_2 = nn.Linear(hidden, 2)
 
     def forward(self, src, seg):
-        hidden = self.encoder(self.embedding(src, seg), seg)
+        # Spans are read at passage (real) positions only: inference may skip the padding rows.
+        hidden = encode_real_positions(self.embedding, self.encoder, src, seg)
         return self.output_layer_2(torch.tanh(self.output_layer_1(hidden)))
 
 

@@ -16,6 +16,7 @@ from uer.constants import PAD_ID
 from uer.errors import UerError
 from uer.finetune.crf import CRF
 from uer.finetune.heads import build_backbone
+from uer.finetune.pooling import encode_real_positions
 from uer.finetune.task import Task
 from uer.finetune.tasks.ner_metrics import EntityScores
 from uer.finetune.tsv import read_tsv
@@ -146,7 +147,8 @@ class NerTagger(nn.Module):
         self.crf = CRF(labels_num) if crf else None
 
     def forward(self, src, seg):
-        return self.output_layer(self.encoder(self.embedding(src, seg), seg))
+        # Tags are read at real positions only: inference may skip the padding rows.
+        return self.output_layer(encode_real_positions(self.embedding, self.encoder, src, seg))
 
 
 class NerTask(Task):

@@ -1,0 +1,121 @@
+"""Inference shortcuts of the transformer encoder: padding rows left out of every layer
+(``real_only``), no attention mask for a batch without padding, and the buffers reused without
+autograd. Each must leave the outputs at real positions as the plain computation gives them."""
+import pytest
+import torch
+
+from uer.encoders import bert as bert_encoder
+from uer.finetune.heads import Classifier
+from uer.finetune.tasks.cmrc import MachineReadingComprehension
+from uer.finetune.tasks.ner import NerTagger
+from uer.model import model_args
+from uer.vocab import Vocab
+
+CONFIG = dict(emb_size=32, hidden_size=32, feedforward_size=64, heads_num=4, layers_num=3,
+              dropout=0.1, hidden_act="gelu")
+VOCAB = Vocab(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(40)])
+
+
+def batch(lengths=(9, 6, 4, 2), width=9):
+    torch.manual_seed(5)
+    src = torch.randint(5, 45, (len(lengths), width))
+    seg = torch.zeros_like(src)
+    for row, length in enumerate(lengths):
+        seg[row, :length] = 1
+        seg[row, length // 2:length] = 2 if length > 3 else 1
+    return src.masked_fill(seg == 0, 0), seg
+
+
+def build(model_class, *extra, **overrides):
+    args = model_args(dict(CONFIG, **overrides), VOCAB, embedding="bert", encoder="bert",
+                      pooling=overrides.pop("pooling", "first"))
+    torch.manual_seed(0)
+    model = model_class(args, *extra)
+    model.eval()
+    return model
+
+
+def encode(model, src, seg, real_only):
+    with torch.inference_mode():
+        return model.encoder(model.embedding(src, seg), seg, real_only=real_only)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"parameter_sharing": True},
+                                       {"factorized_embedding_parameterization": True,
+                                        "emb_size": 16}])
+def test_packed_rows_equal_the_padded_computation_at_real_positions(overrides):
+    model = build(NerTagger, 5, **overrides)
+    src, seg = batch()
+    real = (seg > 0).unsqueeze(-1)
+    packed = encode(model, src, seg, real_only=True)
+    plain = encode(model, src, seg, real_only=False)
+    assert packed.shape == plain.shape == (4, 9, 32)
+    torch.testing.assert_close(packed * real, plain * real, rtol=1e-5, atol=1e-5)
+    assert bool((packed[~real.squeeze(-1)] == 0).all())  # the padding rows were skipped
+    assert bool((plain[~real.squeeze(-1)] != 0).any())  # ... and are computed otherwise
+
+
+def test_packing_is_skipped_when_little_is_padding_or_autograd_is_on(monkeypatch):
+    model = build(NerTagger, 5)
+    src, seg = batch(lengths=(9, 9, 9, 8))  # 1 of 36 rows is padding: under the threshold
+    out = encode(model, src, seg, real_only=True)
+    assert bool((out[3, 8] != 0).any())
+    monkeypatch.setattr(bert_encoder, "PACK_MIN_PADDING", 0.0)
+    assert bool((encode(model, src, seg, real_only=True)[3, 8] == 0).all())
+    src, seg = batch()
+    with torch.enable_grad():  # training computes every row (and keeps UER-py's numbers)
+        out = model.encoder(model.embedding(src, seg), seg, real_only=True)
+    assert bool((out[3, 5] != 0).any())
+
+
+def test_a_batch_without_padding_runs_without_mask_and_gives_the_masked_result():
+    model = build(NerTagger, 5)
+    src, seg = batch(lengths=(9, 9, 9, 9))
+    with torch.no_grad():
+        emb = model.embedding(src, seg)
+        assert model.encoder._mask(seg, emb) is None
+        unmasked = model.encoder(emb, seg)
+    with torch.enable_grad():  # the masked road (mask of zeros), with autograd
+        masked = model.encoder(emb, seg)
+    torch.testing.assert_close(unmasked, masked.detach(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_buffers_reused_without_autograd_give_the_same_numbers(autocast):
+    """In-place residual adds, GELU and LayerNorm rescale under no_grad: bit for bit the
+    autograd forward (under bf16 autocast too, where the residual keeps the wider dtype)."""
+    model = build(NerTagger, 5)
+    src, seg = batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.enable_grad():
+            reference = model(src, seg)
+        with torch.no_grad():
+            fast = model.encoder(model.embedding(src, seg), seg)
+            fast = model.output_layer(fast)
+    assert fast.dtype == reference.dtype
+    assert torch.equal(fast, reference.detach())
+
+
+def test_task_models_read_real_positions_through_the_packed_road(monkeypatch):
+    src, seg = batch()
+    calls = []
+    original = bert_encoder.BertEncoder._forward_packed
+
+    def spy(self, *args):
+        calls.append(args[0].shape)
+        return original(self, *args)
+
+    monkeypatch.setattr(bert_encoder.BertEncoder, "_forward_packed", spy)
+    real = (seg > 0).unsqueeze(-1)
+    for model in (build(NerTagger, 5), build(MachineReadingComprehension),
+                  build(Classifier, 3, pooling="mean")):
+        with torch.inference_mode():
+            fast = model(src, seg)
+        monkeypatch.setattr(bert_encoder, "PACK_MIN_PADDING", 2.0)  # never pack
+        with torch.inference_mode():
+            plain = model(src, seg)
+        monkeypatch.setattr(bert_encoder, "PACK_MIN_PADDING", 0.05)
+        if fast.dim() == 3:  # per-position outputs: compare at real positions
+            fast, plain = fast * real, plain * real
+        torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
+    assert len(calls) == 3
