@@ -8,6 +8,7 @@ from uer.encoders import bert as bert_encoder
 from uer.finetune.heads import Classifier
 from uer.finetune.tasks.cmrc import MachineReadingComprehension
 from uer.finetune.tasks.ner import NerTagger
+from uer.layers.residual import add_linear
 from uer.model import model_args
 from uer.vocab import Vocab
 
@@ -82,8 +83,9 @@ def test_a_batch_without_padding_runs_without_mask_and_gives_the_masked_result()
 
 @pytest.mark.parametrize("autocast", [False, True])
 def test_buffers_reused_without_autograd_give_the_same_numbers(autocast):
-    """In-place residual adds, GELU and LayerNorm rescale under no_grad: bit for bit the
-    autograd forward (under bf16 autocast too, where the residual keeps the wider dtype)."""
+    """In-place residual sums, GELU and LayerNorm rescale under no_grad: the autograd forward's
+    numbers (the matmul accumulating into the residual changes the rounding order only). Under
+    bf16 autocast the residual keeps the wider dtype and nothing is accumulated: bit for bit."""
     model = build(NerTagger, 5)
     src, seg = batch()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
@@ -93,7 +95,27 @@ def test_buffers_reused_without_autograd_give_the_same_numbers(autocast):
             fast = model.encoder(model.embedding(src, seg), seg)
             fast = model.output_layer(fast)
     assert fast.dtype == reference.dtype
-    assert torch.equal(fast, reference.detach())
+    if autocast:
+        assert torch.equal(fast, reference.detach())
+    else:
+        torch.testing.assert_close(fast, reference.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_add_linear_accumulates_into_a_given_up_buffer_only_without_autograd():
+    torch.manual_seed(1)
+    linear = torch.nn.Linear(6, 4)
+    x, h = torch.randn(3, 5, 4), torch.randn(3, 5, 6)
+    expected = x + linear(h)
+    with torch.no_grad():
+        kept = x.clone()
+        assert add_linear(kept, h, linear) is not kept and torch.equal(kept, x)  # not given up
+        given = x.clone()
+        out = add_linear(given, h, linear, overwrite=True)
+        assert out is given
+        torch.testing.assert_close(out, expected.detach(), rtol=1e-6, atol=1e-6)
+    given = x.clone()
+    out = add_linear(given, h, linear, overwrite=True)  # autograd on: a new tensor, x intact
+    assert out is not given and torch.equal(given, x) and out.requires_grad
 
 
 def test_task_models_read_real_positions_through_the_packed_road(monkeypatch):
@@ -119,3 +141,14 @@ def test_task_models_read_real_positions_through_the_packed_road(monkeypatch):
             fast, plain = fast * real, plain * real
         torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize("real_only", [False, True])
+def test_inference_leaves_the_callers_embedding_intact(real_only):
+    model = build(NerTagger, 5)
+    src, seg = batch()
+    with torch.no_grad():
+        emb = model.embedding(src, seg)
+        before = emb.clone()
+        model.encoder(emb, seg, real_only=real_only)
+    assert torch.equal(emb, before)

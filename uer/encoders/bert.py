@@ -78,50 +78,61 @@ class BertEncoder(nn.Module):
             return None
         return padding_mask(seg, hidden.dtype)
 
-    def _packed_rows(self, seg, hidden):
-        """Indices (into B * L) of the real rows when the packed road applies, else None."""
+    def _packed_rows(self, seg, hidden, rows):
+        """(index, keep) for the packed road, or None where it does not apply: ``index`` the
+        real rows (into B * L), ``keep`` (bool over index, or None for all) those the caller
+        reads from the last layer. It applies when at least PACK_MIN_PADDING of the batch's
+        rows need not come out of the last layer."""
         if self.causal or not self._inference_on_cpu(hidden):
             return None
         real = (seg > 0).reshape(-1)
-        if real.numel() == 0 or float(real.float().mean()) > 1.0 - PACK_MIN_PADDING:
+        needed = real if rows is None else real & rows.reshape(-1)
+        if real.numel() == 0 or float(needed.float().mean()) > 1.0 - PACK_MIN_PADDING:
             return None
-        return real.nonzero().squeeze(1)
+        index = real.nonzero().squeeze(1)
+        return index, (None if rows is None else needed[index])
 
-    def _forward_packed(self, hidden, mask, index):
+    def _forward_packed(self, hidden, mask, index, keep):
         batch_size, seq_length, width = hidden.shape
+        shape = (batch_size, seq_length)
         packed = hidden.reshape(batch_size * seq_length, width).index_select(0, index)
-        for layer_index in range(self.layers_num):
-            packed = self.layer(layer_index).forward_packed(packed, index,
-                                                            (batch_size, seq_length), mask)
+        for layer_index in range(self.layers_num - 1):
+            packed = self.layer(layer_index).forward_packed(packed, index, shape, mask)
+        packed = self.layer(self.layers_num - 1).forward_packed(packed, index, shape, mask, keep)
         out = packed.new_zeros(batch_size * seq_length, packed.size(1))
-        return out.index_copy_(0, index, packed).view(batch_size, seq_length, -1)
+        out.index_copy_(0, index if keep is None else index[keep], packed)
+        return out.view(batch_size, seq_length, -1)
 
     def forward(self, emb, seg, first_only=False, rows=None, real_only=False):
         """[B, L, H]. Shortcuts, exact where they apply (bidirectional only), since a row's
         output needs only its own input and all keys:
         ``first_only`` computes the first position alone in the last layer and returns
-        [B, 1, H] (what "first" pooling reads); ``rows`` (bool [B, L]) computes those rows of
-        the last layer (and a few more to fill a rectangle), leaving zeros in the others (what
-        an MLM loss reads); ``real_only`` says the caller reads the real positions (seg > 0)
-        only: at inference on CPU the padding rows are then skipped in every layer and come
-        back as zeros (elsewhere they are computed as usual)."""
+        [B, 1, H] (what "first" pooling reads); ``rows`` (bool [B, L]) says the caller reads
+        those rows only: they are computed in the last layer (with a few more to fill a
+        rectangle), zeros in the others (what an MLM loss reads); ``real_only`` says the
+        caller reads the real positions (seg > 0) only. With ``rows`` or ``real_only``, at
+        inference on CPU the padding rows are left out of every layer and the unread rows out
+        of the last one (zeros there); elsewhere they are computed as usual."""
         hidden = self.linear(emb) if self.factorized else emb
         mask = self._mask(seg, hidden)
-        if real_only and not first_only and rows is None:
-            index = self._packed_rows(seg, hidden)
-            if index is not None:
-                return self._forward_packed(hidden, mask, index)
+        if (real_only or rows is not None) and not first_only:
+            packing = self._packed_rows(seg, hidden, rows)
+            if packing is not None:
+                return self._forward_packed(hidden, mask, *packing)
         last = self.layers_num - 1
         for index in range(last):
-            hidden = self.layer(index)(hidden, mask, is_causal=self.causal)
+            # the caller's emb stays intact; later inputs are this loop's own buffers
+            hidden = self.layer(index)(hidden, mask, is_causal=self.causal,
+                                       owns_input=index > 0 or self.factorized)
         layer = self.layer(last)
+        owned = last > 0 or self.factorized
         if self.causal or (not first_only and rows is None):
-            return layer(hidden, mask, is_causal=self.causal)
+            return layer(hidden, mask, is_causal=self.causal, owns_input=owned)
         if first_only:
             return layer(hidden, mask, queries=1)
         count = int(rows.sum(dim=1).max())
         if count >= rows.size(1):
-            return layer(hidden, mask)
+            return layer(hidden, mask, owns_input=owned)
         # Positions of each row's needed entries first (stable: in order), then filler ones.
         positions = torch.sort((~rows).to(torch.int8), dim=1, stable=True).indices[:, :count]
         computed = layer(hidden, mask, queries=positions)

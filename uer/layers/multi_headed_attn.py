@@ -17,6 +17,7 @@ from torch import nn
 from uer.errors import UerError
 from uer.layers.dropout import dropout as dropout_probs
 from uer.layers.qkv_weights import ConcatenatedWeights
+from uer.layers.residual import add_linear
 
 # UER-py adds -10000 to the scores of padding keys (instead of -inf): a row whose keys are all
 # padding then attends uniformly instead of producing NaN.
@@ -36,13 +37,22 @@ def causal_mask(length, dtype, device):
     return torch.zeros(length, length, dtype=dtype, device=device).masked_fill(future, float("-inf"))
 
 
+def _complement(index, count):
+    """The positions in range(count) that ``index`` does not hold."""
+    present = torch.zeros(count, dtype=torch.bool, device=index.device)
+    present[index] = True
+    return (~present).nonzero().squeeze(1)
+
+
 class MultiHeadedAttention(nn.Module):
     """``linear_layers.0/1/2`` project Q/K/V (H -> H, with bias); ``final_linear`` mixes the heads.
 
     forward(query, key, value, mask=None, is_causal=False) with inputs [B, L, H]:
     ``mask`` is an additive mask broadcastable to [B, heads, Lq, Lk] (see ``padding_mask``);
     ``is_causal`` applies a lower-triangular mask instead. Dropout acts on the attention
-    probabilities in training mode only.
+    probabilities in training mode only. With ``residual`` ([B, Lq, H]) the output is
+    ``residual + attention``; ``overwrite``: the caller gives ``residual`` up, and inference
+    accumulates into it (uer/layers/residual.py).
     """
 
     def __init__(self, hidden_size, heads_num, dropout):
@@ -105,27 +115,36 @@ class MultiHeadedAttention(nn.Module):
                                alpha=scale)
         return scores.view(batch, heads, query_length, key_length)
 
-    def forward_packed(self, packed, index, shape, mask):
+    def forward_packed(self, packed, index, shape, mask, keep=None, residual=None):
         """Self-attention over the real rows only, without dropout: ``packed`` [T, H] holds the
         rows ``index`` (LongTensor [T] into B * L) of a [B, L, H] batch, ``shape`` is (B, L).
         Q/K/V are projected for those rows alone and scattered back to [B, L] for the attention
         kernel (zeros in the other rows, which ``mask`` must hide as keys); the context of the
-        same rows is gathered back. Returns [T, H]: the rows ``forward`` gives, up to rounding."""
+        same rows is gathered back (with ``keep``, bool [T], only the kept ones). Returns
+        [T, H] (or [kept, H]): the rows ``forward`` gives, up to rounding; with ``residual``
+        (a buffer of those rows the caller gives up) plus it, accumulated into it."""
         batch_size, seq_length = shape
         weight, bias = self._projection_weights(self.linear_layers)
         projected = F.linear(packed, weight, bias)
-        # zeros, not empty: a masked key's value still enters the product (0 x NaN = NaN)
-        full = projected.new_zeros(batch_size * seq_length, projected.size(1))
+        full = projected.new_empty(batch_size * seq_length, projected.size(1))
         full.index_copy_(0, index, projected)
+        # zeros in the other rows, not garbage: a masked key's value still enters the product
+        # (0 x NaN = NaN)
+        full.index_fill_(0, _complement(index, batch_size * seq_length), 0.0)
         q, k, v = full.view(batch_size, seq_length, 3, self.heads_num,
                             self.per_head_size).permute(2, 0, 3, 1, 4).unbind(0)
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         # [B, heads, L, d] -> [T, heads, d], gathered straight from the transposed view
+        if keep is not None:
+            index = index[keep]
         rows, positions = index // seq_length, index % seq_length
         context = context.transpose(1, 2)[rows, positions].reshape(-1, self.hidden_size)
-        return self.final_linear(context)
+        if residual is None:
+            return self.final_linear(context)
+        return add_linear(residual, context, self.final_linear, overwrite=True)
 
-    def forward(self, query, key, value, mask=None, is_causal=False):
+    def forward(self, query, key, value, mask=None, is_causal=False, residual=None,
+                overwrite=False):
         batch_size, seq_length, _ = query.shape
         q, k, v = self._project(query, key, value)
         if mask is not None:
@@ -141,4 +160,6 @@ class MultiHeadedAttention(nn.Module):
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                                      is_causal=is_causal and mask is None)
         context = context.transpose(1, 2).reshape(batch_size, seq_length, self.hidden_size)
-        return self.final_linear(context)
+        if residual is None:
+            return self.final_linear(context)
+        return add_linear(residual, context, self.final_linear, overwrite)

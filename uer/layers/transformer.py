@@ -6,15 +6,7 @@ from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import build_layer_norm
 from uer.layers.multi_headed_attn import MultiHeadedAttention
 from uer.layers.position_ffn import PositionwiseFeedForward
-
-
-def _residual(x, branch):
-    """``x + branch``; without autograd written over ``branch`` (a fresh output of the layer
-    that nothing else holds), which saves allocating a buffer. Same sum: a + b == b + a.
-    (Not when the dtypes differ, as under autocast: the sum then takes the wider one.)"""
-    if torch.is_grad_enabled() or branch.dtype != x.dtype or branch.shape != x.shape:
-        return x + branch
-    return branch.add_(x)
+from uer.layers.residual import add_branch
 
 
 class TransformerLayer(nn.Module):
@@ -36,24 +28,35 @@ class TransformerLayer(nn.Module):
         self.dropout_2 = Dropout(dropout)
         self.layer_norm_2 = build_layer_norm(hidden_size, layernorm, layernorm_eps)
 
-    def forward(self, hidden, mask=None, is_causal=False, queries=None):
+    def forward(self, hidden, mask=None, is_causal=False, queries=None, owns_input=False):
         """``queries`` (not with is_causal) limits the rows computed: an int n for the first n
         positions, or a LongTensor [B, Q] of positions (output [B, Q, H] in that order). Every
-        position is still attended to, so those rows come out as without it."""
+        position is still attended to, so those rows come out as without it. ``owns_input``:
+        the caller gives ``hidden`` up (inference may write the residual sum into it)."""
         if queries is None:
             query = hidden
         elif isinstance(queries, int):
             query = hidden[:, :queries]
-        else:
+        else:  # a gathered copy: ours to overwrite
             query = hidden.gather(1, queries.unsqueeze(-1).expand(-1, -1, hidden.size(-1)))
-        attended = self.self_attn(query, hidden, hidden, mask, is_causal=is_causal)
-        inter = self.layer_norm_1(_residual(query, self.dropout_1(attended)))
-        return self.layer_norm_2(_residual(inter, self.dropout_2(self.feed_forward(inter))))
+            owns_input = True
+        if self.training and self.dropout_1.p > 0.0:
+            attended = self.self_attn(query, hidden, hidden, mask, is_causal=is_causal)
+            inter = self.layer_norm_1(query + self.dropout_1(attended))
+            return self.layer_norm_2(inter + self.dropout_2(self.feed_forward(inter)))
+        # No dropout: the residual sums may go into buffers the layer owns (uer/layers/residual.py)
+        inter = self.layer_norm_1(self.self_attn(query, hidden, hidden, mask, is_causal=is_causal,
+                                                 residual=query, overwrite=owns_input
+                                                 and not isinstance(queries, int)))
+        return self.layer_norm_2(self.feed_forward(inter, residual=inter, overwrite=True))
 
-    def forward_packed(self, packed, index, shape, mask):
+    def forward_packed(self, packed, index, shape, mask, keep=None):
         """The layer on the real rows only (inference: no dropout): ``packed`` [T, H] holds the
         rows ``index`` of a [B, L, H] batch of ``shape`` (B, L), see
-        MultiHeadedAttention.forward_packed. Returns the same rows [T, H] of the output."""
-        inter = self.layer_norm_1(_residual(packed, self.self_attn.forward_packed(packed, index,
-                                                                                   shape, mask)))
-        return self.layer_norm_2(_residual(inter, self.feed_forward(inter)))
+        MultiHeadedAttention.forward_packed. Returns those rows [T, H] of the output, or with
+        ``keep`` (bool [T]) only the kept ones (every row still serves as key and value)."""
+        # ``packed`` is the encoder's own buffer (an index_select or a layer's output)
+        residual = packed if keep is None else packed[keep]
+        inter = self.layer_norm_1(self.self_attn.forward_packed(packed, index, shape, mask, keep,
+                                                                residual=residual))
+        return self.layer_norm_2(self.feed_forward(inter, residual=inter, overwrite=True))

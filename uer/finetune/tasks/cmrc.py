@@ -407,7 +407,8 @@ class CmrcTask(Task):
 
 
 class MachineReadingComprehension(nn.Module):
-    """forward(src, seg) -> [B, L, 2] logits (0 = start, 1 = end) for every position.
+    """forward(src, seg) -> [B, L, 2] logits (0 = start, 1 = end) for every position (without
+    autograd for the passage positions only, 0 elsewhere).
     Keys: embedding.*, encoder.*, output_layer_1.* [H, H], output_layer_2.* [2, H]."""
 
     def __init__(self, args):
@@ -418,8 +419,20 @@ class MachineReadingComprehension(nn.Module):
         self.output_layer_2 = nn.Linear(hidden, 2)
 
     def forward(self, src, seg):
-        # Spans are read at passage (real) positions only: inference may skip the padding rows.
-        hidden = encode_real_positions(self.embedding, self.encoder, src, seg)
+        if torch.is_grad_enabled() or not getattr(self.encoder, "can_compute_row_subset", False):
+            # training: every position's logit enters the softmax of the loss
+            hidden = encode_real_positions(self.embedding, self.encoder, src, seg)
+            return self._head(hidden)
+        # Prediction reads the passage (segment 2) only: the last layer and the head skip the
+        # other rows, whose logits stay 0.
+        passage = seg == 2
+        hidden = self.encoder(self.embedding(src, seg), seg, rows=passage)
+        read = self._head(hidden[passage])
+        logits = read.new_zeros(hidden.shape[:-1] + (2,))
+        logits[passage] = read
+        return logits
+
+    def _head(self, hidden):
         return self.output_layer_2(torch.tanh(self.output_layer_1(hidden)))
 
 
