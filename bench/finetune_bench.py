@@ -4,7 +4,9 @@ Classifier (book_review) vs BertForSequenceClassification, and with ``--tasks`` 
 CMRC (CMRC2018 windows, seq 512, batch 8) and C3 (4 choices) vs BertForTokenClassification,
 BertForQuestionAnswering and BertForMultipleChoice (bench/finetune_tasks.py). Models have
 bert_tiny's sizes (built locally, no download), see the same batches and train with the same
-AdamW. Reports examples/s (model inputs: sentences, CMRC windows, C3 questions).
+AdamW. Reports examples/s (model inputs: sentences, CMRC windows, C3 questions). The task
+rows also time inference with each model in a fresh process (bench/fresh_inference.py), as the
+inference scripts run, besides the lockstep figure taken after training in this process.
 
     python3 bench/finetune_bench.py [--tasks classifier ner cmrc c3] [--train_batches 30]
 """
@@ -57,6 +59,10 @@ def parse_args():
     parser.add_argument("--task_train_batches", type=int, default=12,
                         help="Timed training steps of the NER, CMRC and C3 rows.")
     parser.add_argument("--task_infer_examples", type=int, default=256)
+    parser.add_argument("--fresh_inference_rounds", type=int, default=2,
+                        help="NER/CMRC/C3: also time inference with each model in a process of "
+                             "its own (bench/fresh_inference.py), best of this many alternating "
+                             "rounds; 0 skips it.")
     parser.add_argument("--ner_seq_length", type=int, default=128)
     parser.add_argument("--ner_batch_size", type=int, default=32)
     parser.add_argument("--cmrc_seq_length", type=int, default=512)
@@ -202,6 +208,15 @@ def task_rows(args, config, vocab, margs):
         if len(contenders) == 2:
             print(f"{'ours / HF':52s} {train_rates[0] / train_rates[1]:10.2f}x "
                   f"{infer_rates[0] / infer_rates[1]:10.2f}x", flush=True)
+        if len(contenders) == 2 and args.fresh_inference_rounds > 0:
+            from fresh_inference import fresh_rates
+
+            (ours, ours_faults), (hf, hf_faults) = fresh_rates(key, args,
+                                                               args.fresh_inference_rounds)
+            print(f"{'inference, each model in a fresh process:':52s} {'':11s} {ours:11.1f} "
+                  f"ours ({ours_faults} page faults)")
+            print(f"{'':52s} {'':11s} {hf:11.1f} HF ({hf_faults} page faults)")
+            print(f"{'ours / HF, fresh process':52s} {'':11s} {ours / hf:10.2f}x", flush=True)
 
 
 def main():
