@@ -1,12 +1,10 @@
 """Post-LN transformer layer with UER-py's submodule names (SPEC §4.1)."""
-import torch
 from torch import nn
 
 from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import build_layer_norm
 from uer.layers.multi_headed_attn import MultiHeadedAttention
 from uer.layers.position_ffn import PositionwiseFeedForward
-from uer.layers.residual import add_branch
 
 
 class TransformerLayer(nn.Module):

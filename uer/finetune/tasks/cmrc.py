@@ -35,8 +35,8 @@ from torch import nn
 from uer.errors import UerError
 from uer.finetune.batching import pad_src_seg
 from uer.finetune.heads import build_backbone
-from uer.finetune.pooling import encode_real_positions
 from uer.finetune.jsonfile import load_json
+from uer.finetune.pooling import encode_real_positions
 from uer.finetune.task import Task
 from uer.finetune.tasks.cmrc_metrics import evaluate, format_scores
 from uer.hparams import require
