@@ -8,7 +8,7 @@ from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HEADS_NUM, HIDDEN_
                          read)
 from uer.layers.activation import HIDDEN_ACT
 from uer.layers.layer_norm import LAYER_NORM_KEYS
-from uer.layers.multi_headed_attn import padding_mask
+from uer.layers.multi_headed_attn import PackedRows, padding_mask
 from uer.layers.transformer import TransformerLayer
 
 # Inference on CPU leaves the padding rows out of every row-wise computation (all but the
@@ -79,26 +79,26 @@ class BertEncoder(nn.Module):
         return padding_mask(seg, hidden.dtype)
 
     def _packed_rows(self, seg, hidden, rows):
-        """(index, keep) for the packed road, or None where it does not apply: ``index`` the
-        real rows (into B * L), ``keep`` (bool over index, or None for all) those the caller
-        reads from the last layer. It applies when at least PACK_MIN_PADDING of the batch's
-        rows need not come out of the last layer."""
+        """(PackedRows of the real rows, ``keep``: bool over them, or None for all, the rows
+        the caller reads from the last layer) for the packed road, or None where it does not
+        apply. It applies when at least PACK_MIN_PADDING of the batch's rows need not come out
+        of the last layer."""
         if self.causal or not self._inference_on_cpu(hidden):
             return None
-        real = (seg > 0).reshape(-1)
-        needed = real if rows is None else real & rows.reshape(-1)
+        real = seg > 0
+        needed = real if rows is None else real & rows
         if real.numel() == 0 or float(needed.float().mean()) > 1.0 - PACK_MIN_PADDING:
             return None
-        index = real.nonzero().squeeze(1)
-        return index, (None if rows is None else needed[index])
+        packed_rows = PackedRows.of(real)
+        return packed_rows, (None if rows is None else needed.reshape(-1)[packed_rows.index])
 
-    def _forward_packed(self, hidden, mask, index, keep):
+    def _forward_packed(self, hidden, mask, packed_rows, keep):
         batch_size, seq_length, width = hidden.shape
-        shape = (batch_size, seq_length)
+        index = packed_rows.index
         packed = hidden.reshape(batch_size * seq_length, width).index_select(0, index)
         for layer_index in range(self.layers_num - 1):
-            packed = self.layer(layer_index).forward_packed(packed, index, shape, mask)
-        packed = self.layer(self.layers_num - 1).forward_packed(packed, index, shape, mask, keep)
+            packed = self.layer(layer_index).forward_packed(packed, packed_rows, mask)
+        packed = self.layer(self.layers_num - 1).forward_packed(packed, packed_rows, mask, keep)
         out = packed.new_zeros(batch_size * seq_length, packed.size(1))
         out.index_copy_(0, index if keep is None else index[keep], packed)
         return out.view(batch_size, seq_length, -1)

@@ -9,6 +9,7 @@ their three names ``linear_layers.0/1/2`` so checkpoints are unchanged. Without 
 concatenated weights are kept between calls (uer/layers/qkv_weights.py says when they are
 rebuilt)."""
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -37,11 +38,19 @@ def causal_mask(length, dtype, device):
     return torch.zeros(length, length, dtype=dtype, device=device).masked_fill(future, float("-inf"))
 
 
-def _complement(index, count):
-    """The positions in range(count) that ``index`` does not hold."""
-    present = torch.zeros(count, dtype=torch.bool, device=index.device)
-    present[index] = True
-    return (~present).nonzero().squeeze(1)
+class PackedRows(NamedTuple):
+    """Where the rows of a packed [T, H] tensor sit in a [B, L] batch, worked out once per
+    forward: ``index`` (LongTensor [T] into B * L), ``padding`` (the other positions),
+    ``shape`` (B, L)."""
+    index: torch.Tensor
+    padding: torch.Tensor
+    shape: tuple
+
+    @classmethod
+    def of(cls, real):
+        """From ``real`` (bool [B, L]): its True positions are the packed rows."""
+        flat = real.reshape(-1)
+        return cls(flat.nonzero().squeeze(1), (~flat).nonzero().squeeze(1), tuple(real.shape))
 
 
 class MultiHeadedAttention(nn.Module):
@@ -115,30 +124,29 @@ class MultiHeadedAttention(nn.Module):
                                alpha=scale)
         return scores.view(batch, heads, query_length, key_length)
 
-    def forward_packed(self, packed, index, shape, mask, keep=None, residual=None):
+    def forward_packed(self, packed, rows, mask, keep=None, residual=None):
         """Self-attention over the real rows only, without dropout: ``packed`` [T, H] holds the
-        rows ``index`` (LongTensor [T] into B * L) of a [B, L, H] batch, ``shape`` is (B, L).
-        Q/K/V are projected for those rows alone and scattered back to [B, L] for the attention
-        kernel (zeros in the other rows, which ``mask`` must hide as keys); the context of the
-        same rows is gathered back (with ``keep``, bool [T], only the kept ones). Returns
-        [T, H] (or [kept, H]): the rows ``forward`` gives, up to rounding; with ``residual``
-        (a buffer of those rows the caller gives up) plus it, accumulated into it."""
-        batch_size, seq_length = shape
+        rows of a [B, L, H] batch that ``rows`` (a PackedRows) names. Q/K/V are projected for
+        those rows alone and scattered back to [B, L] for the attention kernel (zeros in the
+        other rows, which ``mask`` must hide as keys); the context of the same rows is gathered
+        back (with ``keep``, bool [T], only the kept ones). Returns [T, H] (or [kept, H]): the
+        rows ``forward`` gives, up to rounding; with ``residual`` (a buffer of those rows the
+        caller gives up) plus it, accumulated into it."""
+        batch_size, seq_length = rows.shape
         weight, bias = self._projection_weights(self.linear_layers)
         projected = F.linear(packed, weight, bias)
         full = projected.new_empty(batch_size * seq_length, projected.size(1))
-        full.index_copy_(0, index, projected)
+        full.index_copy_(0, rows.index, projected)
         # zeros in the other rows, not garbage: a masked key's value still enters the product
         # (0 x NaN = NaN)
-        full.index_fill_(0, _complement(index, batch_size * seq_length), 0.0)
+        full.index_fill_(0, rows.padding, 0.0)
         q, k, v = full.view(batch_size, seq_length, 3, self.heads_num,
                             self.per_head_size).permute(2, 0, 3, 1, 4).unbind(0)
         context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         # [B, heads, L, d] -> [T, heads, d], gathered straight from the transposed view
-        if keep is not None:
-            index = index[keep]
-        rows, positions = index // seq_length, index % seq_length
-        context = context.transpose(1, 2)[rows, positions].reshape(-1, self.hidden_size)
+        index = rows.index if keep is None else rows.index[keep]
+        context = context.transpose(1, 2)[index // seq_length, index % seq_length]
+        context = context.reshape(-1, self.hidden_size)
         if residual is None:
             return self.final_linear(context)
         return add_linear(residual, context, self.final_linear, overwrite=True)

@@ -48,13 +48,13 @@ class TransformerLayer(nn.Module):
                                                  and not isinstance(queries, int)))
         return self.layer_norm_2(self.feed_forward(inter, residual=inter, overwrite=True))
 
-    def forward_packed(self, packed, index, shape, mask, keep=None):
+    def forward_packed(self, packed, rows, mask, keep=None):
         """The layer on the real rows only (inference: no dropout): ``packed`` [T, H] holds the
-        rows ``index`` of a [B, L, H] batch of ``shape`` (B, L), see
-        MultiHeadedAttention.forward_packed. Returns those rows [T, H] of the output, or with
-        ``keep`` (bool [T]) only the kept ones (every row still serves as key and value)."""
+        rows of a [B, L, H] batch that ``rows`` (multi_headed_attn.PackedRows) names. Returns
+        those rows [T, H] of the output, or with ``keep`` (bool [T]) only the kept ones (every
+        row still serves as key and value)."""
         # ``packed`` is the encoder's own buffer (an index_select or a layer's output)
         residual = packed if keep is None else packed[keep]
-        inter = self.layer_norm_1(self.self_attn.forward_packed(packed, index, shape, mask, keep,
+        inter = self.layer_norm_1(self.self_attn.forward_packed(packed, rows, mask, keep,
                                                                 residual=residual))
         return self.layer_norm_2(self.feed_forward(inter, residual=inter, overwrite=True))
