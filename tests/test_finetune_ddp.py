@@ -49,7 +49,13 @@ def test_two_processes_with_batch_b_train_like_one_with_2b(tmp_path, zh_vocab_pa
     assert "Processes: 2 (global batch size 8)" in two
     losses_one, accs_one = numbers(one)
     losses_two, accs_two = numbers(two)
-    assert len(losses_one) == 4 and losses_two == losses_one  # printed once, same numbers
+    # Printed once, the same numbers: equal up to the last printed digit (the two runs sum the
+    # gradients in a different order, so a value on a rounding boundary may print one apart).
+    assert len(losses_one) == 4 and len(losses_two) == 4
+    for line_one, line_two in zip(losses_one, losses_two):
+        head_one, value_one = line_one.rsplit(" ", 1)
+        head_two, value_two = line_two.rsplit(" ", 1)
+        assert head_one == head_two and abs(float(value_one) - float(value_two)) <= 1.5e-3
     assert len(accs_one) == 2 and accs_two == accs_one
 
     a = torch.load(tmp_path / "one.bin", weights_only=True)
