@@ -33,6 +33,21 @@ def spm_model_path():
     return shared_path("vocab", "cluecorpussmall_spm.model")
 
 
+@pytest.fixture
+def linear_backend(monkeypatch):
+    """``linear_backend("mkl" | "onednn")`` sets the linears' backend for one test
+    (uer/layers/onednn_linear.py); the choice is forgotten afterwards."""
+    from uer.layers import onednn_linear
+
+    def choose(name):
+        if name == "onednn" and not onednn_linear._onednn_available():
+            pytest.skip("torch built without oneDNN")
+        monkeypatch.setenv("UER_LINEAR_BACKEND", name)
+        onednn_linear._reset_backend()
+    yield choose
+    onednn_linear._reset_backend()
+
+
 @pytest.fixture(autouse=True)
 def _single_thread_torch():
     # Tests run beside each other on 2 cores: keep torch from oversubscribing.

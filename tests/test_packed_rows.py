@@ -101,7 +101,8 @@ def test_buffers_reused_without_autograd_give_the_same_numbers(autocast):
         torch.testing.assert_close(fast, reference.detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_add_linear_accumulates_into_a_given_up_buffer_only_without_autograd():
+def test_add_linear_accumulates_into_a_given_up_buffer_only_without_autograd(linear_backend):
+    linear_backend("mkl")  # the oneDNN road fuses the sum into a new tensor instead (below)
     torch.manual_seed(1)
     linear = torch.nn.Linear(6, 4)
     x, h = torch.randn(3, 5, 4), torch.randn(3, 5, 6)
@@ -116,6 +117,18 @@ def test_add_linear_accumulates_into_a_given_up_buffer_only_without_autograd():
     given = x.clone()
     out = add_linear(given, h, linear, overwrite=True)  # autograd on: a new tensor, x intact
     assert out is not given and torch.equal(given, x) and out.requires_grad
+
+
+def test_add_linear_on_onednn_leaves_its_input_alone(linear_backend):
+    linear_backend("onednn")
+    torch.manual_seed(1)
+    linear = torch.nn.Linear(6, 4)
+    x, h = torch.randn(3, 5, 4), torch.randn(3, 5, 6)
+    with torch.no_grad():
+        given = x.clone()
+        out = add_linear(given, h, linear, overwrite=True)
+        assert out is not given and torch.equal(given, x)
+        torch.testing.assert_close(out, x + linear(h), rtol=1e-5, atol=1e-5)
 
 
 def test_task_models_read_real_positions_through_the_packed_road(monkeypatch):

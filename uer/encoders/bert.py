@@ -9,6 +9,7 @@ from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HEADS_NUM, HIDDEN_
 from uer.layers.activation import HIDDEN_ACT
 from uer.layers.layer_norm import LAYER_NORM_KEYS
 from uer.layers.multi_headed_attn import PackedRows, padding_mask
+from uer.layers.onednn_linear import Linear
 from uer.layers.transformer import TransformerLayer
 
 # Inference on CPU leaves the padding rows out of every row-wise computation (all but the
@@ -40,7 +41,7 @@ class BertEncoder(nn.Module):
         self.factorized = bool(getattr(args, "factorized_embedding_parameterization", False))
         self.parameter_sharing = bool(getattr(args, "parameter_sharing", False))
         if self.factorized:
-            self.linear = nn.Linear(emb_size, hidden_size)
+            self.linear = Linear(emb_size, hidden_size)
         elif emb_size != hidden_size:
             raise UerError(f"{name}: emb_size ({emb_size}) differs from hidden_size "
                            f"({hidden_size}); use --factorized_embedding_parameterization "

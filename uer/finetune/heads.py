@@ -6,6 +6,7 @@ from torch import nn
 
 from uer.finetune.pooling import encode_for_pooling, pool
 from uer.hparams import require
+from uer.layers.onednn_linear import Linear
 
 
 def build_backbone(args):
@@ -25,8 +26,8 @@ class Classifier(nn.Module):
         self.pooling = args.pooling
         self.labels_num = labels_num
         hidden = require(args, "hidden_size", "the classifier head")
-        self.output_layer_1 = nn.Linear(hidden, hidden)
-        self.output_layer_2 = nn.Linear(hidden, labels_num)
+        self.output_layer_1 = Linear(hidden, hidden)
+        self.output_layer_2 = Linear(hidden, labels_num)
 
     def forward(self, src, seg):
         hidden = encode_for_pooling(self.embedding, self.encoder, src, seg, self.pooling)
@@ -44,8 +45,8 @@ class MultiTaskClassifier(nn.Module):
         self.pooling = args.pooling
         self.labels_nums = list(labels_nums)
         hidden = require(args, "hidden_size", "the classifier heads")
-        self.output_layers_1 = nn.ModuleList([nn.Linear(hidden, hidden) for _ in labels_nums])
-        self.output_layers_2 = nn.ModuleList([nn.Linear(hidden, n) for n in labels_nums])
+        self.output_layers_1 = nn.ModuleList([Linear(hidden, hidden) for _ in labels_nums])
+        self.output_layers_2 = nn.ModuleList([Linear(hidden, n) for n in labels_nums])
 
     def forward(self, src, seg, task):
         hidden = encode_for_pooling(self.embedding, self.encoder, src, seg, self.pooling)

@@ -17,6 +17,7 @@ from torch import nn
 
 from uer.errors import UerError
 from uer.layers.dropout import dropout as dropout_probs
+from uer.layers.onednn_linear import Linear, linear
 from uer.layers.qkv_weights import ConcatenatedWeights
 from uer.layers.residual import add_linear
 
@@ -73,8 +74,8 @@ class MultiHeadedAttention(nn.Module):
         self.heads_num = heads_num
         self.per_head_size = hidden_size // heads_num
         self.dropout = dropout
-        self.linear_layers = nn.ModuleList([nn.Linear(hidden_size, hidden_size) for _ in range(3)])
-        self.final_linear = nn.Linear(hidden_size, hidden_size)
+        self.linear_layers = nn.ModuleList([Linear(hidden_size, hidden_size) for _ in range(3)])
+        self.final_linear = Linear(hidden_size, hidden_size)
         self._concatenated = ConcatenatedWeights()
 
     def train(self, mode=True):
@@ -94,7 +95,7 @@ class MultiHeadedAttention(nn.Module):
         (the cat costs far less than the matmuls it saves); one [B, heads, L, per_head] each."""
         weight, bias = self._projection_weights(linears)
         batch_size, seq_length, _ = x.shape
-        projected = F.linear(x, weight, bias).view(batch_size, seq_length, len(linears),
+        projected = linear(x, weight, bias).view(batch_size, seq_length, len(linears),
                                                    self.heads_num, self.per_head_size)
         return projected.permute(2, 0, 3, 1, 4).unbind(0)
 
@@ -105,8 +106,8 @@ class MultiHeadedAttention(nn.Module):
         if key is value:  # queries for a subset of rows: K and V still in one matmul
             k, v = self._fused_projection(key, self.linear_layers[1:])
             return self._split_heads(self.linear_layers[0](query)), k, v
-        return tuple(self._split_heads(linear(x))
-                     for linear, x in zip(self.linear_layers, (query, key, value)))
+        return tuple(self._split_heads(projection(x))
+                     for projection, x in zip(self.linear_layers, (query, key, value)))
 
     def _scores(self, q, k, mask):
         """``q k^T / sqrt(per_head) + mask`` [B, heads, Lq, Lk]. With a mask, one ``baddbmm``
@@ -134,7 +135,7 @@ class MultiHeadedAttention(nn.Module):
         caller gives up) plus it, accumulated into it."""
         batch_size, seq_length = rows.shape
         weight, bias = self._projection_weights(self.linear_layers)
-        projected = F.linear(packed, weight, bias)
+        projected = linear(packed, weight, bias)
         full = projected.new_empty(batch_size * seq_length, projected.size(1))
         full.index_copy_(0, rows.index, projected)
         # zeros in the other rows, not garbage: a masked key's value still enters the product

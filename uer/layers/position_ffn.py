@@ -3,14 +3,15 @@ import torch
 from torch import nn
 
 from uer.layers.activation import gelu, get_activation
+from uer.layers.onednn_linear import Linear
 from uer.layers.residual import add_linear
 
 
 class PositionwiseFeedForward(nn.Module):
     def __init__(self, hidden_size, feedforward_size, hidden_act="gelu"):
         super().__init__()
-        self.linear_1 = nn.Linear(hidden_size, feedforward_size)
-        self.linear_2 = nn.Linear(feedforward_size, hidden_size)
+        self.linear_1 = Linear(hidden_size, feedforward_size)
+        self.linear_2 = Linear(feedforward_size, hidden_size)
         self.act = get_activation(hidden_act)
 
     def forward(self, x, residual=None, overwrite=False):

@@ -15,6 +15,7 @@ from torch import nn
 from uer.errors import UerError
 from uer.layers.dropout import Dropout
 from uer.layers.layer_norm import LayerNorm
+from uer.layers.onednn_linear import Linear
 from uer.layers.position_ffn import PositionwiseFeedForward
 
 
@@ -30,8 +31,8 @@ class _SynthesizedAttention(nn.Module):
     def __init__(self, hidden_size, dropout):
         super().__init__()
         self.dropout = Dropout(dropout)
-        self.G_linear = nn.Linear(hidden_size, hidden_size)
-        self.final_linear = nn.Linear(hidden_size, hidden_size)
+        self.G_linear = Linear(hidden_size, hidden_size)
+        self.final_linear = Linear(hidden_size, hidden_size)
 
     def scores(self, hidden):
         raise NotImplementedError
@@ -46,8 +47,8 @@ class DenseAttention(_SynthesizedAttention):
     def __init__(self, seq_length, hidden_size, dropout):
         super().__init__(hidden_size, dropout)
         self.max_length = seq_length
-        self.F_linear_1 = nn.Linear(hidden_size, seq_length)
-        self.F_linear_2 = nn.Linear(seq_length, seq_length)
+        self.F_linear_1 = Linear(hidden_size, seq_length)
+        self.F_linear_2 = Linear(seq_length, seq_length)
 
     def scores(self, hidden):
         length = hidden.size(1)

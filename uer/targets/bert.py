@@ -1,7 +1,7 @@
 """BERT target: MLM plus next-sentence prediction from the first position (SPEC §4.4)."""
 import torch
-from torch import nn
 
+from uer.layers.onednn_linear import Linear
 from uer.targets import str2target
 from uer.report import TargetMetrics
 from uer.targets.common import sentence_loss
@@ -34,8 +34,8 @@ class BertTarget(MlmTarget):
         super().__init__(args, vocab_size)
         hidden_size = self.mlm_linear_1.in_features
         # Registered as nsp_linear_* (bert) or sop_linear_* (albert): the checkpoint names.
-        setattr(self, f"{self.sentence_head}_linear_1", nn.Linear(hidden_size, hidden_size))
-        setattr(self, f"{self.sentence_head}_linear_2", nn.Linear(hidden_size, 2))
+        setattr(self, f"{self.sentence_head}_linear_1", Linear(hidden_size, hidden_size))
+        setattr(self, f"{self.sentence_head}_linear_2", Linear(hidden_size, 2))
 
     def sentence_logits(self, memory_bank):
         linear_1 = getattr(self, f"{self.sentence_head}_linear_1")

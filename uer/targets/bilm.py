@@ -4,6 +4,7 @@ from torch import nn
 
 from uer.errors import UerError
 from uer.hparams import HIDDEN_SIZE, read
+from uer.layers.onednn_linear import Linear
 from uer.targets import str2target
 from uer.report import TargetMetrics
 from uer.targets.common import token_prediction_loss
@@ -41,7 +42,7 @@ class BilmTarget(nn.Module):
             raise UerError(f"config: hidden_size {hidden_size} must be even for --target bilm "
                            "(it is split into forward and backward halves)")
         self.half_size = hidden_size // 2
-        self.output_layer = nn.Linear(self.half_size, vocab_size)
+        self.output_layer = Linear(self.half_size, vocab_size)
 
     def _direction(self, hidden, tgt):
         labels = tgt.reshape(-1)

@@ -4,6 +4,7 @@ from torch import nn
 
 from uer.errors import UerError
 from uer.hparams import HIDDEN_SIZE, read
+from uer.layers.onednn_linear import Linear
 from uer.targets import str2target
 from uer.report import TargetMetrics
 from uer.targets.common import sentence_loss
@@ -31,8 +32,8 @@ class ClsTarget(nn.Module):
         if not labels_num or labels_num < 2:
             raise UerError("target cls needs args.labels_num >= 2 (the number of labels in the "
                            f"dataset), got {labels_num!r}")
-        self.linear_1 = nn.Linear(hidden_size, hidden_size)
-        self.linear_2 = nn.Linear(hidden_size, labels_num)
+        self.linear_1 = Linear(hidden_size, hidden_size)
+        self.linear_2 = Linear(hidden_size, labels_num)
 
     def forward(self, memory_bank, tgt):
         logits = self.linear_2(torch.tanh(self.linear_1(memory_bank[:, 0, :])))

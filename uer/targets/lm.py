@@ -2,6 +2,7 @@
 from torch import nn
 
 from uer.hparams import HIDDEN_SIZE, read
+from uer.layers.onednn_linear import Linear
 from uer.targets import str2target
 from uer.targets.common import TOKEN_METRICS, token_prediction_loss
 
@@ -22,7 +23,7 @@ class LmTarget(nn.Module):
 
     def __init__(self, args, vocab_size):
         super().__init__()
-        self.output_layer = nn.Linear(read(args, self).hidden_size, vocab_size)
+        self.output_layer = Linear(read(args, self).hidden_size, vocab_size)
 
     def forward(self, memory_bank, tgt):
         # Logits only for the labelled rows: padding never reaches the H x V projection, which

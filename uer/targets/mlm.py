@@ -4,6 +4,7 @@ from torch import nn
 
 from uer.hparams import HIDDEN_SIZE, read
 from uer.layers.layer_norm import LAYER_NORM_KEYS, layer_norm_from_args
+from uer.layers.onednn_linear import Linear
 from uer.targets import str2target
 from uer.targets.common import TOKEN_METRICS, token_prediction_loss
 
@@ -26,9 +27,9 @@ class MlmTarget(nn.Module):
         config = read(args, self)
         hidden_size = config.hidden_size
         mlm_size = self.mlm_size(config)
-        self.mlm_linear_1 = nn.Linear(hidden_size, mlm_size)
+        self.mlm_linear_1 = Linear(hidden_size, mlm_size)
         self.layer_norm = layer_norm_from_args(args, mlm_size)
-        self.mlm_linear_2 = nn.Linear(mlm_size, vocab_size)
+        self.mlm_linear_2 = Linear(mlm_size, vocab_size)
 
     def mlm_size(self, config):
         """Width of the MLM transform, from the checked config values."""

@@ -14,6 +14,7 @@ from uer.embeddings.bert import BertEmbedding
 from uer.embeddings.word import WordEmbedding
 from uer.encoders.bert import BertEncoder
 from uer.errors import UerError
+from uer.layers.onednn_linear import linear
 
 
 def supports_cache(model):
@@ -55,7 +56,7 @@ class CachedDecoder:
         """Self-attention of the new positions ``x`` [B, T, H] over the cache and themselves."""
         batch, count, hidden_size = x.shape
         weight, bias = self.qkv[layer_index]
-        qkv = F.linear(x, weight, bias).view(batch, count, 3, attn.heads_num, attn.per_head_size)
+        qkv = linear(x, weight, bias).view(batch, count, 3, attn.heads_num, attn.per_head_size)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         start, end = self.length, self.length + count
         self.keys[layer_index][:, :, start:end] = k
@@ -116,7 +117,7 @@ class CachedDecoder:
         """One new position per row, at each row's own length."""
         batch, _, hidden_size = x.shape
         weight, bias = self.qkv[layer_index]
-        qkv = F.linear(x, weight, bias).view(batch, 1, 3, attn.heads_num, attn.per_head_size)
+        qkv = linear(x, weight, bias).view(batch, 1, 3, attn.heads_num, attn.per_head_size)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         rows = torch.arange(batch)
         self.keys[layer_index][rows, :, self.lengths] = k[:, :, 0]

@@ -24,6 +24,7 @@ from uer.finetune.pooling import encode_for_pooling
 from uer.finetune.jsonfile import load_json
 from uer.finetune.task import Task
 from uer.hparams import require
+from uer.layers.onednn_linear import Linear
 
 # [CLS] choice [SEP] question [SEP] passage [SEP]
 SPECIAL_TOKENS_NUM = 4
@@ -191,7 +192,7 @@ class MultipleChoice(nn.Module):
         self.embedding, self.encoder = build_backbone(args)
         hidden = require(args, "hidden_size", "the multiple-choice head")
         self.dropout = nn.Dropout(args.dropout)
-        self.output_layer = nn.Linear(hidden, 1)
+        self.output_layer = Linear(hidden, 1)
 
     def forward(self, src, seg, choice_mask):
         batch, choices, length = src.shape

@@ -40,6 +40,7 @@ from uer.finetune.pooling import encode_real_positions
 from uer.finetune.task import Task
 from uer.finetune.tasks.cmrc_metrics import evaluate, format_scores
 from uer.hparams import require
+from uer.layers.onednn_linear import Linear
 
 PARTIAL_ANSWER_CHOICES = ("cls", "clip")
 DEFAULT_PARTIAL_ANSWER = "clip"
@@ -415,8 +416,8 @@ class MachineReadingComprehension(nn.Module):
         super().__init__()
         self.embedding, self.encoder = build_backbone(args)
         hidden = require(args, "hidden_size", "the reading-comprehension head")
-        self.output_layer_1 = nn.Linear(hidden, hidden)
-        self.output_layer_2 = nn.Linear(hidden, 2)
+        self.output_layer_1 = Linear(hidden, hidden)
+        self.output_layer_2 = Linear(hidden, 2)
 
     def forward(self, src, seg):
         if torch.is_grad_enabled() or not getattr(self.encoder, "can_compute_row_subset", False):

@@ -21,6 +21,7 @@ from uer.finetune.task import Task
 from uer.finetune.tasks.ner_metrics import EntityScores
 from uer.finetune.tsv import read_tsv
 from uer.hparams import require
+from uer.layers.onednn_linear import Linear
 
 PAD_LABEL = "[PAD]"
 
@@ -143,7 +144,7 @@ class NerTagger(nn.Module):
         self.embedding, self.encoder = build_backbone(args)
         self.labels_num = labels_num
         hidden = require(args, "hidden_size", "the NER head")
-        self.output_layer = nn.Linear(hidden, labels_num)
+        self.output_layer = Linear(hidden, labels_num)
         self.crf = CRF(labels_num) if crf else None
 
     def forward(self, src, seg):
