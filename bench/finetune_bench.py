@@ -9,6 +9,9 @@ rows also time inference with each model in a fresh process (bench/fresh_inferen
 inference scripts run, besides the lockstep figure taken after training in this process.
 
     python3 bench/finetune_bench.py [--tasks classifier ner cmrc c3] [--train_batches 30]
+
+Our linears run on MKL or oneDNN by the machine (uer/layers/onednn_linear.py; the header says
+which); ``UER_LINEAR_BACKEND=mkl`` (or ``onednn``) before the command times the other one.
 """
 import argparse
 import os
@@ -30,6 +33,7 @@ from uer.finetune.batching import fixed_slices, length_sorted_batches, shuffled_
 from uer.finetune.encoding import PairEncoder  # noqa: E402
 from uer.finetune.heads import Classifier  # noqa: E402
 from uer.finetune.tasks.classifier import ClassificationTask, read_classification  # noqa: E402
+from uer.layers.onednn_linear import backend as linear_backend  # noqa: E402
 from uer.model import model_args  # noqa: E402
 from uer.optim import build_optimizer  # noqa: E402
 from uer.tokenizers import str2tokenizer  # noqa: E402
@@ -199,7 +203,7 @@ def task_rows(args, config, vocab, margs):
         contenders = [case.ours] + ([] if args.skip_hf else [case.hf])
         print(f"\n{names[key]}: {case.note}; {len(case.train_batches) - 2} timed training "
               f"steps, {sum(b['src'].size(0) for b in case.infer_batches)} inference inputs; "
-              f"load average {os.getloadavg()[0]:.2f}", flush=True)
+              f"load average {os.getloadavg()[0]:.2f}; linears on {linear_backend()}", flush=True)
         train_rates = time_closures(contenders, case.train_batches, train=True)
         infer_rates = time_closures(contenders, case.infer_batches, train=False)
         print(f"{'model':52s} {'train ex/s':>11s} {'infer ex/s':>11s}")
@@ -274,7 +278,7 @@ def main():
           f"{mean_len:.1f} tokens; seq_length {args.seq_length}, train batch {args.batch_size} "
           f"({args.train_batches} timed steps), inference batch {args.infer_batch_size} "
           f"({len(infer_set)} examples); torch {torch.__version__}, {torch.get_num_threads()} "
-          f"threads, load average {os.getloadavg()[0]:.2f}", flush=True)
+          f"threads, load average {os.getloadavg()[0]:.2f}; linears on {linear_backend()}", flush=True)
     print(f"{'model (padding)':52s} {'train ex/s':>11s} {'infer ex/s':>11s}")
     for padding, train, infer in (("longest in batch", train_batches, infer_dynamic),
                                   ("seq_length", train_fixed, infer_fixed)):

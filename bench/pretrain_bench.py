@@ -217,18 +217,23 @@ def run_hf_child(mode, warmup_steps, measure_steps, argv):
 
 
 def matmul_peak_gflops(dtype_name, size=2048, repeats=5):
-    """Best torch.mm rate (GFLOP/s) of this process's threads: the MFU denominator."""
+    """Best gemm rate (GFLOP/s) of this process's threads, torch.mm or the linears' oneDNN
+    road where it serves (uer/layers/onednn_linear.py): the MFU denominator."""
     import torch
+
+    from uer.layers.onednn_linear import linear
 
     dtype = getattr(torch, dtype_name)
     a = torch.randn(size, size).to(dtype)
     b = torch.randn(size, size).to(dtype)
-    torch.mm(a, b)
     best = float("inf")
-    for _ in range(repeats):
-        began = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - began)
+    with torch.no_grad():
+        for gemm in (torch.mm, linear):
+            gemm(a, b)
+            for _ in range(repeats):
+                began = time.perf_counter()
+                gemm(a, b)
+                best = min(best, time.perf_counter() - began)
     return 2 * size ** 3 / best / 1e9
 
 
@@ -306,8 +311,11 @@ def main():
         parser.error("--warmup_steps and --measure_steps must be multiples of --report_steps")
     names = args.only or ([*CONFIGS, *HF_CONFIGS] if args.all else DEFAULT_SET)
     peaks = measure_peaks(args.threads)
+    from uer.layers.onednn_linear import backend as linear_backend
+
     print(f"matmul peak ({args.threads} threads): fp32 {peaks['fp32']:.0f} GFLOP/s, "
-          f"bf16 {peaks['bf16']:.0f} GFLOP/s", file=sys.stderr, flush=True)
+          f"bf16 {peaks['bf16']:.0f} GFLOP/s; linears on {linear_backend()}", file=sys.stderr,
+          flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="pretrain-bench-") as folder:
         for name in names:

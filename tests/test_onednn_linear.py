@@ -133,6 +133,27 @@ def test_unknown_backend_is_a_named_error(use_backend):
         backend()
 
 
+def test_a_script_refuses_a_bad_backend_before_any_work(tmp_path):
+    """cli_main checks the environment first: one line, exit 1, nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    output = tmp_path / "model.bin"
+    done = subprocess.run([sys.executable, os.path.join(repo, "run_ner.py"),
+                           "--label2id_path", str(tmp_path / "missing.json"),
+                           "--train_path", "x", "--dev_path", "y",
+                           "--output_model_path", str(output)],
+                          env={**os.environ, "UER_LINEAR_BACKEND": "blas"},
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: environment variable UER_LINEAR_BACKEND=blas: unknown value; known: "
+        "auto, onednn, mkl"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_linear_keeps_nn_linear_parameters_and_names():
     layer = Linear(5, 3)
     assert isinstance(layer, nn.Linear)

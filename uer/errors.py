@@ -55,6 +55,9 @@ def cli_main(main):
     def wrapper(argv=None):
         previous = _install_sigterm()
         try:
+            from uer.environment import check_environment
+
+            check_environment()
             return main(argv)
         except UerError as err:
             print(f"error: {err}", file=sys.stderr)

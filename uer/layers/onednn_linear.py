@@ -15,16 +15,12 @@ stays. ``linear(x, weight, bias)`` is ``F.linear`` with that choice made once pe
   ``W^T``), the weight's ``grad^T @ x``, the bias's a column sum.
 - ``linear_add(x, h, weight, bias)`` is ``x + linear(h)``, the residual sum fused into the gemm
   without autograd (``None`` when the backend is MKL, where the caller's own road is faster)."""
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uer.errors import UerError
+from uer.environment import LINEAR_BACKEND, read_choice
 
-_ENV = "UER_LINEAR_BACKEND"
-_BACKENDS = ("auto", "onednn", "mkl")
 _chosen = None
 
 
@@ -48,10 +44,7 @@ def backend():
     """"onednn" or "mkl", decided on first use (see the module docstring)."""
     global _chosen
     if _chosen is None:
-        wanted = os.environ.get(_ENV, "auto").strip().lower() or "auto"
-        if wanted not in _BACKENDS:
-            raise UerError(f"{_ENV}={wanted}: unknown linear backend; known: "
-                           f"{', '.join(_BACKENDS)}")
+        wanted = read_choice(LINEAR_BACKEND)
         if wanted == "auto":
             wanted = ("onednn" if _cpu_vendor() not in ("GenuineIntel", "")
                       and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
