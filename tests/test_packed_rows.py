@@ -165,3 +165,40 @@ def test_inference_leaves_the_callers_embedding_intact(real_only):
         before = emb.clone()
         model.encoder(emb, seg, real_only=real_only)
     assert torch.equal(emb, before)
+
+
+@pytest.mark.parametrize("read", ["real", "rows"])
+def test_row_counts_rounded_for_onednn_leave_the_read_rows_and_zeros_elsewhere(monkeypatch, read):
+    """The packed road rounds its row counts up to the linears' multiple (8 here) with filler
+    rows; they are computed, then zeroed: the output is the unrounded one."""
+    from uer.layers.transformer import TransformerLayer
+
+    model = build(NerTagger, 5)
+    src, seg = batch()  # 21 real rows of 36; with rows: 10 passage rows (seg == 2)
+    counts = []
+    original = TransformerLayer.forward_packed
+
+    def spy(self, packed, rows, mask, keep=None):
+        counts.append((packed.size(0), None if keep is None else int(keep.sum())))
+        return original(self, packed, rows, mask, keep)
+
+    monkeypatch.setattr(TransformerLayer, "forward_packed", spy)
+    wanted = (seg > 0) if read == "real" else (seg == 2)
+
+    def run():
+        counts.clear()
+        with torch.inference_mode():
+            emb = model.embedding(src, seg)
+            if read == "real":
+                return model.encoder(emb, seg, real_only=True), list(counts)
+            return model.encoder(emb, seg, rows=seg == 2), list(counts)
+
+    monkeypatch.setattr(bert_encoder, "preferred_row_multiple", lambda: 1)
+    exact, exact_counts = run()
+    monkeypatch.setattr(bert_encoder, "preferred_row_multiple", lambda: 8)
+    rounded, rounded_counts = run()
+    assert exact_counts[0][0] == 21 and rounded_counts[0][0] == 24
+    if read == "rows":
+        assert exact_counts[-1][1] == int(wanted.sum()) == 10 and rounded_counts[-1][1] == 16
+    torch.testing.assert_close(rounded, exact, rtol=1e-5, atol=1e-5)
+    assert bool((rounded[~wanted] == 0).all()) and bool((rounded[wanted] != 0).any())

@@ -9,13 +9,25 @@ from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HEADS_NUM, HIDDEN_
 from uer.layers.activation import HIDDEN_ACT
 from uer.layers.layer_norm import LAYER_NORM_KEYS
 from uer.layers.multi_headed_attn import PackedRows, padding_mask
-from uer.layers.onednn_linear import Linear
+from uer.layers.onednn_linear import Linear, preferred_row_multiple
 from uer.layers.transformer import TransformerLayer
 
 # Inference on CPU leaves the padding rows out of every row-wise computation (all but the
 # attention kernel) when they are at least this share of the batch; below it the scatter and
 # gather around attention cost about what they save (bench/finetune_bench.py, NER rows).
 PACK_MIN_PADDING = 0.05
+
+
+def _round_up_count(selected, multiple):
+    """``selected`` (bool [N]) with up to ``(-count) % multiple`` more entries set, the first
+    unselected ones, and those entries' positions (None when none were added)."""
+    extra = (-int(selected.sum())) % multiple
+    added = (~selected).nonzero().squeeze(1)[:extra] if extra else None
+    if added is None or added.numel() == 0:
+        return selected, None
+    selected = selected.clone()
+    selected[added] = True
+    return selected, added
 
 
 @str2encoder.register("bert")
@@ -81,7 +93,8 @@ class BertEncoder(nn.Module):
 
     def _packed_rows(self, seg, hidden, rows):
         """(PackedRows of the real rows, ``keep``: bool over them, or None for all, the rows
-        the caller reads from the last layer) for the packed road, or None where it does not
+        the caller reads from the last layer, ``filler``: positions computed only to round the
+        row counts, or None) for the packed road, or None where it does not
         apply. It applies when at least PACK_MIN_PADDING of the batch's rows need not come out
         of the last layer."""
         if self.causal or not self._inference_on_cpu(hidden):
@@ -90,10 +103,20 @@ class BertEncoder(nn.Module):
         needed = real if rows is None else real & rows
         if real.numel() == 0 or float(needed.float().mean()) > 1.0 - PACK_MIN_PADDING:
             return None
-        packed_rows = PackedRows.of(real)
-        return packed_rows, (None if rows is None else needed.reshape(-1)[packed_rows.index])
+        # Row counts rounded up to the linears' preferred multiple (oneDNN builds a kernel per
+        # shape): filler rows are computed like the others and zeroed in the output.
+        multiple = preferred_row_multiple()
+        computed, filler = _round_up_count(real.reshape(-1), multiple)
+        packed_rows = PackedRows.of(computed.view(real.shape))
+        keep = None
+        if rows is not None:
+            keep, kept_filler = _round_up_count(needed.reshape(-1)[packed_rows.index], multiple)
+            if kept_filler is not None:
+                kept_filler = packed_rows.index[kept_filler]
+                filler = kept_filler if filler is None else torch.cat([filler, kept_filler])
+        return packed_rows, keep, filler
 
-    def _forward_packed(self, hidden, mask, packed_rows, keep):
+    def _forward_packed(self, hidden, mask, packed_rows, keep, filler):
         batch_size, seq_length, width = hidden.shape
         index = packed_rows.index
         packed = hidden.reshape(batch_size * seq_length, width).index_select(0, index)
@@ -102,6 +125,8 @@ class BertEncoder(nn.Module):
         packed = self.layer(self.layers_num - 1).forward_packed(packed, packed_rows, mask, keep)
         out = packed.new_zeros(batch_size * seq_length, packed.size(1))
         out.index_copy_(0, index if keep is None else index[keep], packed)
+        if filler is not None:
+            out.index_fill_(0, filler, 0.0)
         return out.view(batch_size, seq_length, -1)
 
     def forward(self, emb, seg, first_only=False, rows=None, real_only=False):

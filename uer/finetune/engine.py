@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from uer.checkpoint import load_model, save_model, unwrap
 from uer.finetune.runtime import Runtime
+from uer.heap import HeapTrimmer
 from uer.logging_sinks import RunSinks
 from uer.optim import build_scheduler, optimizer_from_args
 from uer.outputs import save_or_rescue
@@ -72,6 +73,7 @@ class Engine:
         best = None
         # --log_path, --tensorboard_dir (uer.logging_sinks): rank 0 only
         sinks = RunSinks(args) if runtime.is_main else None
+        trimmer = HeapTrimmer()  # batches of many lengths fragment the heap (uer/heap.py)
         for epoch in range(1, args.epochs_num + 1):
             model.train()
             batches = self.train_batches(train_inputs, rng)
@@ -79,6 +81,7 @@ class Engine:
             progress = tqdm(batches, desc=f"Epoch {epoch}", unit="batch", file=sys.stderr,
                             disable=None if runtime.is_main else True, leave=False)
             for step, examples in enumerate(progress, 1):
+                trimmer.step()
                 examples, weight = rank_share(examples, runtime.rank, runtime.world_size)
                 batch = runtime.to_device(task.collate(examples))
                 update_now = step % accumulation == 0 or step == len(batches)
@@ -127,8 +130,10 @@ class Engine:
         outputs = [None] * len(inputs)
         model = unwrap(self.model)  # DDP's forward would wait for the other ranks
         model.eval()
+        trimmer = HeapTrimmer()  # batches of many lengths fragment the heap (uer/heap.py)
         with torch.inference_mode(), self.runtime.autocast():
             for indices in self.task.predict_batches(inputs, batch_size):
+                trimmer.step()
                 chunk = [inputs[i] for i in indices]
                 result = forward(model, self.runtime.to_device(self.task.collate(chunk)))
                 result = result.float().cpu() if result.is_floating_point() else result.cpu()

@@ -59,6 +59,16 @@ def _reset_backend():
     _chosen = None
 
 
+# oneDNN builds (and keeps) a kernel for each shape it meets; callers that choose their row
+# counts (the encoder's packed inference road) round them up to a multiple of this.
+ONEDNN_ROW_MULTIPLE = 32
+
+
+def preferred_row_multiple():
+    """The row-count multiple a caller should round to: ONEDNN_ROW_MULTIPLE on oneDNN, else 1."""
+    return ONEDNN_ROW_MULTIPLE if backend() == "onednn" else 1
+
+
 def _serves(x, weight):
     return (x.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32 and backend() == "onednn"
