@@ -1,6 +1,8 @@
 """uer/layers/onednn_linear.py: the oneDNN road gives F.linear's results (forward, gradients,
 the fused residual sum), the backend choice follows the machine and the environment variable,
 and everything the road does not serve falls back to F.linear exactly."""
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -135,7 +137,6 @@ def test_unknown_backend_is_a_named_error(use_backend):
 
 def test_a_script_refuses_a_bad_backend_before_any_work(tmp_path):
     """cli_main checks the environment first: one line, exit 1, nothing written."""
-    import os
     import subprocess
     import sys
 
@@ -182,3 +183,20 @@ def test_a_transformer_training_step_agrees_across_backends(use_backend):
                         layer.self_attn.linear_layers[0].weight.grad))
     for a, b in zip(*results):
         _close(a, b)
+
+
+@needs_onednn
+def test_onednn_keeps_few_kernels_unless_the_user_says_otherwise(use_backend, monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    use_backend("onednn")
+    backend()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == str(
+        onednn_linear.PRIMITIVE_CACHE_CAPACITY)
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "500")
+    use_backend("onednn")
+    backend()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "500"
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
+    use_backend("mkl")
+    backend()
+    assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ
