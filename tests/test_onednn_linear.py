@@ -200,3 +200,21 @@ def test_onednn_keeps_few_kernels_unless_the_user_says_otherwise(use_backend, mo
     use_backend("mkl")
     backend()
     assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ
+
+
+@needs_onednn
+def test_flop_counter_counts_the_onednn_road_as_f_linear(use_backend):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counts = []
+    for name in ("mkl", "onednn"):
+        use_backend(name)
+        layer = Linear(24, 40)
+        x = torch.randn(3, 5, 24, requires_grad=True)
+        with FlopCounterMode(display=False) as counter:
+            layer(x).sum().backward()
+        counts.append(counter.get_total_flops())
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            fused = linear_add(torch.randn(3, 5, 40), x, layer.weight, layer.bias)
+        counts.append(counter.get_total_flops() if fused is not None else 2 * 15 * 24 * 40)
+    assert counts == [3 * 2 * 15 * 24 * 40, 2 * 15 * 24 * 40] * 2

@@ -92,6 +92,29 @@ def _gemm(x, weight, bias=None):
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
+def _register_flop_formulas():
+    """torch.utils.flop_counter counts aten's matmuls only: teach it oneDNN's linear (2 * rows *
+    in * out), so FLOP counts and MFU (bench/pretrain_bench.py) stay right on this road."""
+    try:
+        from torch.utils.flop_counter import register_flop_formula
+        ops = torch.ops.mkldnn._linear_pointwise
+    except (ImportError, AttributeError, RuntimeError):
+        return
+
+    @register_flop_formula(ops)
+    def _linear_flops(x_shape, *args, out_shape=None, **kwargs):
+        # default: (X, W, B, attr, scalars, algorithm); binary: (X, other, W, B, attr)
+        w_shape = args[0] if len(args) == 5 else args[1]
+        rows = 1
+        for size in x_shape[:-1]:
+            rows *= size
+        return 2 * rows * w_shape[0] * w_shape[1]
+
+
+if _onednn_available():
+    _register_flop_formulas()
+
+
 class _OneDnnLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
