@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from uer.errors import UerError
+from uer.errors import PeerLost, UerError
 
 # A person at a terminal should not wait half an hour for a typo; clusters set --dist_timeout.
 DEFAULT_TIMEOUT_S = 300.0
@@ -251,7 +251,7 @@ def peer_failures(rank, timeout_s=None):
         first_line = text.splitlines()[0] if text else type(err).__name__
         first_line = re.sub(r"^\[[^\]]*\]\s*", "", first_line)[:160]  # no C++ source location
         limit = f", --dist_timeout {timeout_s:g} s" if timeout_s else ""
-        raise UerError(f"rank {rank}: lost contact with the other processes (a peer died or "
+        raise PeerLost(f"rank {rank}: lost contact with the other processes (a peer died or "
                        f"was stopped{limit}): {first_line}") from None
 
 

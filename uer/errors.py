@@ -1,5 +1,6 @@
 """User-facing errors: one line naming the file, line or option, and a non-zero exit."""
 import functools
+import os
 import signal
 import sys
 import threading
@@ -7,6 +8,12 @@ import threading
 
 class UerError(Exception):
     """Bad input from the user (file, option, vocabulary, checkpoint). Printed as one line."""
+
+
+class PeerLost(UerError):
+    """A distributed peer died or stopped. The broken process group may hold C++ threads that
+    abort the process ("terminate called without an active exception", SIGABRT) when Python's
+    teardown destroys them, so a script ends right after the error line (``cli_main``)."""
 
 
 class Terminated(BaseException):
@@ -61,6 +68,10 @@ def cli_main(main):
             return main(argv)
         except UerError as err:
             print(f"error: {err}", file=sys.stderr)
+            if isinstance(err, PeerLost) and argv is None:  # a script, not a caller in Python
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(1)  # files were cleaned up while the error unwound
             raise SystemExit(1) from None
         except OSError as err:
             if isinstance(err, FileNotFoundError) and err.filename:
