@@ -3,8 +3,8 @@ from uer.errors import cli_main
 from uer.finetune.cli import finetune_opts, initialise, resolve
 from uer.finetune.engine import Engine
 from uer.finetune.tasks.cmrc import (DEFAULT_PARTIAL_ANSWER, PARTIAL_ANSWER_CHOICES, CmrcTask,
-                                     MachineReadingComprehension, cmrc_opts,
-                                     limit_heap_fragmentation, read_cmrc)
+                                     MachineReadingComprehension, cmrc_opts, read_cmrc)
+from uer.heap import limit_heap_fragmentation
 from uer.opts import new_parser
 from uer.seed import set_seed
 

@@ -20,8 +20,8 @@ from tests.conftest import REPO, shared_path
 import run_cmrc
 from uer.errors import UerError
 from uer.finetune.tasks.cmrc import (CharEncoder, CmrcExample, CmrcTask, best_span,
-                                     limit_heap_fragmentation, padded_length,
-                                     prediction_json, read_cmrc, window_spans)
+                                     padded_length, prediction_json, read_cmrc, window_spans)
+from uer.heap import limit_heap_fragmentation
 from uer.vocab import Vocab
 
 sys.path.insert(0, str(REPO / "inference"))

@@ -5,7 +5,8 @@ differently sized ones do not fill, and the heap is trimmed only from its top. M
 prediction over dev.json (10k windows, seq 512, batch 8, bert_tiny; bench/RESULTS.md,
 2026-12-02): resident memory grew without bound, 6.2 GB at the end, though the live tensors
 never pass 0.4 GB; ``malloc_trim`` every 10 batches held it at 0.3-0.5 GB for no measurable
-time, every batch cost 13%. Nothing happens where the C library has no ``malloc_trim``."""
+time, every batch cost 13%. ``limit_heap_fragmentation`` (run_cmrc.py) gives large tensors
+their own mappings instead. Nothing happens where the C library is not glibc."""
 import ctypes
 
 # Batches between two trims: each trim hands the holes back, and refilling them costs page
@@ -13,14 +14,29 @@ import ctypes
 TRIM_EVERY = 10
 
 
-def _malloc_trim():
+# run_cmrc.py: allocations of 8 MB or more in their own mappings (uer/finetune/tasks/cmrc.py
+# says what that measured); glibc's mallopt parameter number for that threshold
+MMAP_THRESHOLD_BYTES = 8 << 20
+M_MMAP_THRESHOLD = -3
+
+
+def _libc_function(name):
+    """``name`` from the C library, or None where it has none (not glibc)."""
     try:
-        return ctypes.CDLL(None).malloc_trim
+        return getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
         return None
 
 
-_TRIM = _malloc_trim()
+_TRIM = _libc_function("malloc_trim")
+
+
+def limit_heap_fragmentation(threshold=MMAP_THRESHOLD_BYTES):
+    """Allocations of ``threshold`` bytes or more get their own memory mapping, returned to the
+    system when freed (glibc's dynamic threshold would rise to 32 MB and keep them in the heap).
+    Returns True when applied."""
+    mallopt = _libc_function("mallopt")
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold)) if mallopt is not None else False
 
 
 def trim_heap():

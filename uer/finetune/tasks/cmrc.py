@@ -24,7 +24,6 @@ windows (--seq_length 100, --doc_stride 128, which do not overlap, so about 10% 
 are whole in no window) clip scored 2.0 Avg points higher (paired standard error 0.7); with
 overlapping windows (256 / 128) the two were within noise (cls +0.4, standard error 0.5).
 """
-import ctypes
 import json
 
 import numpy as np
@@ -51,10 +50,9 @@ N_BEST = 20  # start and end candidates kept per window when decoding
 # peak RSS of training at --seq_length 512 --batch_size 8 on bert_tiny (live peak about 1.2 GB)
 # reached 2.9 GB in one epoch of 467 questions. Two remedies, measured on that run: batch lengths
 # rounded up to a few sizes (``padded_length``: 2.0 GB, no cost seen) and, in run_cmrc.py, tensors
-# of 8 MB or more in their own memory mappings (``limit_heap_fragmentation``: 1.65 GB together,
-# about 10% slower; 1 MB gave 1.2 GB but 33% slower).
-MMAP_THRESHOLD_BYTES = 8 << 20
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+# of 8 MB or more in their own memory mappings (``uer.heap.limit_heap_fragmentation``: 1.65 GB
+# together, about 10% slower; 1 MB gave 1.2 GB but 33% slower). The engine also trims the heap
+# every 10 batches (uer/heap.py).
 
 
 def padded_length(longest, limit):
@@ -62,17 +60,6 @@ def padded_length(longest, limit):
     12.5% more positions), never beyond ``limit`` (--seq_length)."""
     step = 1 << max(0, longest.bit_length() - 4)
     return max(longest, min(-(-longest // step) * step, limit))
-
-
-def limit_heap_fragmentation(threshold=MMAP_THRESHOLD_BYTES):
-    """Allocations of ``threshold`` bytes or more get their own memory mapping, returned to the
-    system when freed (glibc's dynamic threshold would rise to 32 MB and keep them in the heap).
-    Nothing happens where the C library has no ``mallopt``. Returns True when applied."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
 
 
 # What a reader needs of the answers: "train" = answers[0] must sit at its answer_start (its
