@@ -69,6 +69,9 @@ def model_opts(parser):
                         help="ALBERT: project emb_size to hidden_size before the encoder.")
     parser.add_argument("--parameter_sharing", action="store_true",
                         help="ALBERT: one transformer layer reused layers_num times.")
+    parser.add_argument("--layernorm_positioning", choices=("post", "pre"), default=None,
+                        help="Transformer LayerNorm before (pre) or after (post, UER-py's) each "
+                             "sub-layer; also a config key (default: the config's, else post).")
 
 
 def optimizer_opts(parser, learning_rate=2e-5, betas=False):

@@ -31,7 +31,7 @@ SUFFIX = ".json"
 # Keys a config JSON may hold (the model's hyper-parameters).
 CONFIG_KEYS = ("emb_size", "hidden_size", "feedforward_size", "heads_num", "layers_num",
                "hidden_act", "dropout", "kernel_size", "block_size", "layernorm",
-               "layernorm_eps", "synt_type")
+               "layernorm_eps", "layernorm_positioning", "synt_type")
 MODEL_KEYS = ("embedding", "encoder", "target", "bidirectional",
               "factorized_embedding_parameterization", "parameter_sharing", "tie_weights")
 # Options of a fine-tuning run that inference needs again.
@@ -40,7 +40,8 @@ TASK_OPTION_KEYS = ("pooling", "crf_target", "max_choices_num", "doc_stride",
 # What a typed value must agree with. A pre-trained model gives its body only: its layers_num,
 # target and heads may differ (fewer layers, another target are legitimate).
 BODY_MUST_FIT = ("emb_size", "hidden_size", "feedforward_size", "heads_num", "hidden_act",
-                 "kernel_size", "block_size", "layernorm", "synt_type", "embedding", "encoder",
+                 "kernel_size", "block_size", "layernorm", "layernorm_positioning", "synt_type",
+                 "embedding", "encoder",
                  "bidirectional", "factorized_embedding_parameterization", "parameter_sharing")
 WHOLE_MUST_FIT = BODY_MUST_FIT + ("layers_num", "labels_num", "pooling", "crf_target")
 # Model-loading options, in the order they are looked for, and what they load.

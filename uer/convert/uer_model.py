@@ -39,6 +39,9 @@ def read_uer(path, layers_num=None):
                                                for k in state):
         raise UerError(f"{path}: an ALBERT-style checkpoint (factorized embedding or shared "
                        "layers) has no BERT equivalent")
+    if "encoder.layer_norm.gamma" in state:  # only the pre-LN layout has a final LayerNorm
+        raise UerError(f"{path}: a pre-LayerNorm checkpoint (layernorm_positioning pre) has no "
+                       "BERT equivalent (BERT normalises after each sub-layer)")
     layers = count_layers(state, UER_LAYER_PATTERN, path)
     return state, check_layers_num(layers, layers_num, path)
 

@@ -5,12 +5,15 @@ from torch import nn
 from uer.encoders import str2encoder
 from uer.errors import UerError
 from uer.hparams import (DROPOUT, EMB_SIZE, FEEDFORWARD_SIZE, HEADS_NUM, HIDDEN_SIZE, LAYERS_NUM,
-                         read)
+                         Key, read)
 from uer.layers.activation import HIDDEN_ACT
-from uer.layers.layer_norm import LAYER_NORM_KEYS
+from uer.layers.layer_norm import LAYER_NORM_KEYS, build_layer_norm
 from uer.layers.multi_headed_attn import PackedRows, padding_mask
 from uer.layers.onednn_linear import Linear, preferred_row_multiple
-from uer.layers.transformer import TransformerLayer
+from uer.layers.transformer import POSITIONINGS, TransformerLayer
+
+# Where each layer normalises (TencentPretrain's key): "post" is UER-py's and BERT's layout.
+LAYERNORM_POSITIONING = Key("layernorm_positioning", str, choices=POSITIONINGS, default="post")
 
 # Inference on CPU leaves the padding rows out of every row-wise computation (all but the
 # attention kernel) when they are at least this share of the batch; below it the scatter and
@@ -32,7 +35,9 @@ def _round_up_count(selected, multiple):
 
 @str2encoder.register("bert")
 class BertEncoder(nn.Module):
-    """``layers_num`` post-LN transformer layers in ``transformer.<i>``.
+    """``layers_num`` transformer layers in ``transformer.<i>``; post-LN (UER-py) by default,
+    pre-LN with config key / option ``layernorm_positioning: "pre"``, which adds a final
+    ``layer_norm`` after the last layer.
 
     --factorized_embedding_parameterization adds ``linear`` (emb_size -> hidden_size) before the
     first layer; --parameter_sharing keeps one layer ``transformer`` applied layers_num times.
@@ -40,7 +45,7 @@ class BertEncoder(nn.Module):
     padding_invariant = True  # real positions never see trailing padding: uer/padding_trim.py
     causal = False  # the gpt subclass sets this
     config_keys = (EMB_SIZE, HIDDEN_SIZE, LAYERS_NUM, HEADS_NUM, FEEDFORWARD_SIZE, DROPOUT,
-                   HIDDEN_ACT, *LAYER_NORM_KEYS)
+                   HIDDEN_ACT, *LAYER_NORM_KEYS, LAYERNORM_POSITIONING)
 
     name = "bert"
 
@@ -59,12 +64,20 @@ class BertEncoder(nn.Module):
                            f"({hidden_size}); use --factorized_embedding_parameterization "
                            "or make them equal in the config")
         layer_args = (hidden_size, config.heads_num, config.feedforward_size, config.dropout,
-                      config.hidden_act, config.layernorm, config.layernorm_eps)
+                      config.hidden_act, config.layernorm, config.layernorm_eps,
+                      config.layernorm_positioning)
+        self.pre_norm = config.layernorm_positioning == "pre"
+        if self.pre_norm:
+            self.layer_norm = build_layer_norm(hidden_size, config.layernorm, config.layernorm_eps)
         if self.parameter_sharing:
             self.transformer = TransformerLayer(*layer_args)
         else:
             self.transformer = nn.ModuleList(
                 [TransformerLayer(*layer_args) for _ in range(self.layers_num)])
+
+    def _final(self, hidden):
+        """The pre-LN layout's last normalisation (nothing for post-LN)."""
+        return self.layer_norm(hidden) if self.pre_norm else hidden
 
     def layer(self, index):
         return self.transformer if self.parameter_sharing else self.transformer[index]
@@ -122,7 +135,8 @@ class BertEncoder(nn.Module):
         packed = hidden.reshape(batch_size * seq_length, width).index_select(0, index)
         for layer_index in range(self.layers_num - 1):
             packed = self.layer(layer_index).forward_packed(packed, packed_rows, mask)
-        packed = self.layer(self.layers_num - 1).forward_packed(packed, packed_rows, mask, keep)
+        packed = self._final(self.layer(self.layers_num - 1).forward_packed(packed, packed_rows,
+                                                                            mask, keep))
         out = packed.new_zeros(batch_size * seq_length, packed.size(1))
         out.index_copy_(0, index if keep is None else index[keep], packed)
         if filler is not None:
@@ -153,14 +167,14 @@ class BertEncoder(nn.Module):
         layer = self.layer(last)
         owned = last > 0 or self.factorized
         if self.causal or (not first_only and rows is None):
-            return layer(hidden, mask, is_causal=self.causal, owns_input=owned)
+            return self._final(layer(hidden, mask, is_causal=self.causal, owns_input=owned))
         if first_only:
-            return layer(hidden, mask, queries=1)
+            return self._final(layer(hidden, mask, queries=1))
         count = int(rows.sum(dim=1).max())
         if count >= rows.size(1):
-            return layer(hidden, mask, owns_input=owned)
+            return self._final(layer(hidden, mask, owns_input=owned))
         # Positions of each row's needed entries first (stable: in order), then filler ones.
         positions = torch.sort((~rows).to(torch.int8), dim=1, stable=True).indices[:, :count]
-        computed = layer(hidden, mask, queries=positions)
+        computed = self._final(layer(hidden, mask, queries=positions))
         index = positions.unsqueeze(-1).expand(-1, -1, computed.size(-1))
         return torch.zeros_like(hidden).scatter(1, index, computed)

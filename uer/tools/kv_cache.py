@@ -18,8 +18,10 @@ from uer.layers.onednn_linear import linear
 
 
 def supports_cache(model):
-    """True when ``model`` has a causal transformer encoder and a bert/word embedding."""
+    """True when ``model`` has a causal post-LN transformer encoder and a bert/word embedding
+    (a pre-LN model generates through the uncached loop)."""
     return (isinstance(model.encoder, BertEncoder) and model.encoder.causal
+            and not model.encoder.pre_norm
             and isinstance(model.embedding, (BertEmbedding, WordEmbedding)))
 
 
