@@ -10,7 +10,7 @@ import sys
 from uer.errors import cli_main
 from uer.data.builders import str2builder
 from uer.outputs import check_outputs
-from uer.opts import masking_opts, new_parser, tokenizer_opts, vocab_opts
+from uer.opts import masking_opts, new_parser, segmenter_opts, tokenizer_opts, vocab_opts
 
 
 def build_parser():
@@ -39,6 +39,7 @@ def build_parser():
     parser.add_argument("--dynamic_masking", action="store_true",
                         help="Store unmasked instances; the loader masks each batch afresh.")
     masking_opts(parser)
+    segmenter_opts(parser)
     return parser
 
 

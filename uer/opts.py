@@ -49,13 +49,29 @@ def config_opts(parser, default="./models/bert_base_config.json"):
 
 
 def masking_opts(parser):
-    parser.add_argument("--span_masking", action="store_true", help="Mask contiguous spans.")
+    # Span and whole word masking are two ways to pick the masked tokens: one at a time.
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--span_masking", action="store_true", help="Mask contiguous spans.")
+    mode.add_argument("--whole_word_masking", action="store_true",
+                      help="Mask whole words (Chinese words cut by --segmenter, WordPiece ## "
+                           "pieces with their word); pretrain.py needs a dataset built with "
+                           "--whole_word_masking --dynamic_masking.")
     parser.add_argument("--span_geo_prob", type=float, default=SPAN_GEO_PROB,
                         help="p of the truncated geometric distribution of span lengths.")
     parser.add_argument("--span_max_length", type=int, default=SPAN_MAX_LENGTH,
                         help="Longest masked span.")
     bounded(parser, "--span_geo_prob", above=0, maximum=1)
     bounded(parser, "--span_max_length", minimum=1)
+
+
+def segmenter_opts(parser):
+    """preprocess.py: how --whole_word_masking finds the words of a line."""
+    from uer.data.segmenter import str2segmenter
+
+    parser.add_argument("--segmenter", choices=sorted(str2segmenter), default="jieba",
+                        help="Word segmenter for --whole_word_masking.")
+    parser.add_argument("--user_dict", type=str, default=None,
+                        help="User dictionary of the segmenter (jieba: lines 'word [freq] [tag]').")
 
 
 def model_opts(parser):

@@ -47,6 +47,11 @@ API (used by uer/trainer.py and pretrain.py)
       ``batch_fields`` hold ``tgt_mlm``),
       every batch is masked afresh with ``uer.data.masking.mask_batch`` using ``vocab``
       (required then) and the span options given here (the *pretrain* flags).
+    - Whole word masking (``whole_word_masking=True``, pretrain.py --whole_word_masking):
+      dynamic batches mask whole words from the dataset's ``word_start`` array; a dataset
+      without word boundaries (not built with ``preprocess.py --whole_word_masking
+      --dynamic_masking``) raises UerError, and so does span masking asked at the same time.
+      A static dataset built with --whole_word_masking already holds whole-word masks.
     - A batch with zero masked tokens (targets reading ``tgt_mlm``) is skipped.
     - Attributes: ``header`` (dict), ``target``, ``seq_length``, ``dynamic_masking``,
       ``num_instances`` (this rank's share), ``epoch`` (current epoch, starts at 0).
@@ -56,7 +61,7 @@ API (used by uer/trainer.py and pretrain.py)
 ``build_pretrain_loader(args, rank=0, world_size=1) -> PretrainLoader``
     Convenience: reads ``args.dataset_path``, ``args.batch_size``, ``args.instances_buffer_size``,
     ``args.seed``, ``args.vocab``, ``args.span_masking``, ``args.span_geo_prob``,
-    ``args.span_max_length`` and calls ``check_dataset(args.dataset_path, args.target,
+    ``args.span_max_length``, ``args.whole_word_masking`` and calls ``check_dataset(args.dataset_path, args.target,
     args.vocab)`` first.
 """
 import numpy as np
@@ -91,7 +96,8 @@ def build_pretrain_loader(args, rank=0, world_size=1):
                           span_masking=getattr(args, "span_masking", False),
                           span_geo_prob=getattr(args, "span_geo_prob", SPAN_GEO_PROB),
                           span_max_length=getattr(args, "span_max_length", SPAN_MAX_LENGTH),
-                          group_by_length=getattr(args, "group_by_length", False))
+                          group_by_length=getattr(args, "group_by_length", False),
+                          whole_word_masking=getattr(args, "whole_word_masking", False))
 
 
 class PretrainLoader:
@@ -100,7 +106,8 @@ class PretrainLoader:
     def __init__(self, dataset_path, batch_size, rank=0, world_size=1,
                  instances_buffer_size=INSTANCES_BUFFER_SIZE, seed=7, vocab=None,
                  span_masking=False, span_geo_prob=SPAN_GEO_PROB,
-                 span_max_length=SPAN_MAX_LENGTH, group_by_length=False):
+                 span_max_length=SPAN_MAX_LENGTH, group_by_length=False,
+                 whole_word_masking=False):
         if batch_size < 1:
             raise UerError(f"--batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -124,6 +131,9 @@ class PretrainLoader:
         if self.num_instances == 0:
             raise UerError(f"{dataset_path} has {total} instances: too few for rank {rank} "
                            f"of world_size {world_size}")
+        self.whole_word_masking = bool(whole_word_masking)
+        if self.whole_word_masking:
+            self._check_word_boundaries(span_masking)
         self.masking = None
         if self.dynamic_masking:
             if vocab is None:
@@ -134,6 +144,18 @@ class PretrainLoader:
                                 span_geo_prob=span_geo_prob, span_max_length=span_max_length)
         self.epoch = 0
         self._batches_in_epoch = 0
+
+    def _check_word_boundaries(self, span_masking):
+        if span_masking:
+            raise UerError("--span_masking and --whole_word_masking cannot be used together: "
+                           "choose one")
+        if "tgt_mlm" not in self.fields:
+            raise UerError(f"--whole_word_masking needs a masked-LM target, not {self.target}")
+        has_words = ("word_start" in self.dataset.arrays if self.dynamic_masking
+                     else bool(self.header.get("whole_word_masking")))  # static: masked by word
+        if not has_words:
+            raise UerError(f"{self.path} has no word boundaries for --whole_word_masking: "
+                           "rebuild it with `preprocess.py --whole_word_masking --dynamic_masking`")
 
     # --- resume ------------------------------------------------------------------------
     def state_dict(self):
@@ -186,7 +208,9 @@ class PretrainLoader:
         has no masked token."""
         arrays = self.dataset.batch(indices)
         if self.masking is not None and "tgt_mlm" in self.fields:
-            arrays["src"], arrays["tgt_mlm"] = mask_batch(arrays["src"], mask_rng, **self.masking)
+            word_start = arrays.get("word_start") if self.whole_word_masking else None
+            arrays["src"], arrays["tgt_mlm"] = mask_batch(arrays["src"], mask_rng,
+                                                          word_start=word_start, **self.masking)
         arrays["seg"] = _segments(arrays, self.seq_length)
         missing = [name for name in self.fields if name not in arrays]
         if missing:

@@ -1,13 +1,14 @@
 """MLM masking (SPEC §3.8), shared by static preprocessing and the dynamic loader.
 
 Both work on a block of padded instances ``src [M, L]`` at once: token mode is fully
-vectorised; span mode draws all span lengths at once and walks the positions per row (the
+vectorised; whole word mode is vectorised over rows (one step per word rank); span mode draws all span lengths at once and walks the positions per row (the
 left-to-right walk depends on the previous span, so it does not vectorise).
 All randomness comes from the numpy Generator passed in, so a seed fixes the result.
 """
 import numpy as np
 
 from uer.constants import PAD_ID, SPAN_GEO_PROB, SPAN_MAX_LENGTH
+from uer.errors import UerError
 
 MASK_RATE = 0.15
 
@@ -36,14 +37,21 @@ def random_token_ids(rng, count, vocab_size, special_ids):
 
 
 def mask_batch(src, rng, vocab_size, cls_id, sep_id, mask_id, span_masking=False,
-               span_geo_prob=SPAN_GEO_PROB, span_max_length=SPAN_MAX_LENGTH):
+               span_geo_prob=SPAN_GEO_PROB, span_max_length=SPAN_MAX_LENGTH, word_start=None):
     """Mask a block of instances.
 
     Returns ``(masked_src, tgt)``, both int64 [M, L]: ``tgt`` holds the original id at masked
     positions and 0 elsewhere. Candidates are the positions of the un-padded prefix (up to the
     last non-zero id) that are not [CLS], [SEP] or PAD; the budget per row is
     ``max(1, round(0.15 * prefix_length))`` (numpy rounds half to even, like Python).
+
+    ``word_start`` (bool [M, L], whole word masking): True where a token begins a word; a
+    candidate after a non-candidate always begins one. Whole words are masked (see
+    ``_choose_words``). Without it, the draws are exactly those of token or span mode.
     """
+    if word_start is not None and span_masking:
+        raise UerError("--span_masking and --whole_word_masking cannot be used together: "
+                       "choose one")
     src = np.asarray(src, dtype=np.int64)
     rows, length = src.shape
     nonzero = src != PAD_ID
@@ -53,7 +61,10 @@ def mask_batch(src, rng, vocab_size, cls_id, sep_id, mask_id, span_masking=False
     candidates = nonzero & (src != cls_id) & (src != sep_id)
     specials = {cls_id, sep_id, mask_id, PAD_ID}
     masked = src.copy()
-    if span_masking:
+    if word_start is not None:
+        chosen = _mask_words(masked, candidates, np.asarray(word_start, dtype=bool), budget,
+                             rng, vocab_size, mask_id, specials)
+    elif span_masking:
         chosen = _mask_spans(masked, src, candidates, prefix, budget, rng, vocab_size, mask_id,
                              specials, span_geo_prob, span_max_length)
     else:
@@ -124,4 +135,53 @@ def _mask_spans(masked, src, candidates, prefix, budget, rng, vocab_size, mask_i
                 masked[row, start:start + span] = random_token_ids(rng, span, vocab_size, specials)
             if left == 0:
                 break
+    return chosen
+
+
+def _mask_words(masked, candidates, word_start, budget, rng, vocab_size, mask_id, specials):
+    """Whole word mode: each row's words are taken in random order while they fit the budget
+    (a word longer than what is left is skipped, as in span mode); 80/10/10 is decided once
+    per word, and each token of a random-replaced word gets its own random id.
+
+    Vectorised over rows: words are numbered block-wide, their sizes counted with bincount,
+    and the greedy pick walks the k-th word (random order) of every row at once."""
+    rows, length = candidates.shape
+    after_candidate = np.zeros_like(candidates)
+    after_candidate[:, 1:] = candidates[:, :-1]
+    first = candidates & (word_start | ~after_candidate)
+    word_rows = np.nonzero(first)[0]  # row of each word, words numbered in row-major order
+    count = len(word_rows)
+    chosen = np.zeros((rows, length), dtype=bool)
+    if not count:
+        return chosen
+    flat_candidates = candidates.ravel()
+    word_of = np.cumsum(first.ravel()) - 1  # word number of every candidate position
+    sizes = np.bincount(word_of[flat_candidates], minlength=count)
+    # Sort each row's words by a random key: rank[k] = place of word order[k] in its row.
+    order = np.lexsort((rng.random(count), word_rows))
+    per_row = np.bincount(word_rows, minlength=rows)
+    rank = np.arange(count) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    table = np.full((rows, int(per_row.max())), length + 1)  # empty slots never fit
+    table[word_rows, rank] = sizes[order]  # word_rows is sorted, so word_rows == word_rows[order]
+    taken = np.zeros(table.shape, dtype=bool)
+    left = budget.astype(np.int64)
+    for k in range(table.shape[1]):
+        fits = table[:, k] <= left
+        taken[:, k] = fits
+        left -= np.where(fits, table[:, k], 0)
+        if not left.any():
+            break
+    word_taken = np.zeros(count, dtype=bool)
+    word_taken[order] = taken[word_rows, rank]
+    chosen_flat = flat_candidates & word_taken[word_of]  # word_of is -1 only before candidates
+    chosen = chosen_flat.reshape(rows, length)
+    decision = rng.random(count)[word_of[chosen_flat]]  # one draw per word, read per token
+    row_index, col_index = np.nonzero(chosen)
+    to_mask = decision < 0.8
+    masked[row_index[to_mask], col_index[to_mask]] = mask_id
+    to_random = (decision >= 0.8) & (decision < 0.9)
+    replaced = int(to_random.sum())
+    if replaced:
+        masked[row_index[to_random], col_index[to_random]] = random_token_ids(
+            rng, replaced, vocab_size, specials)
     return chosen

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from uer.data.segmenter import CONTINUATION
 from uer.data.storage import RawFile, write_dataset
 
 BLOCK_ROWS = 4096
@@ -15,15 +16,22 @@ READ_ELEMENTS = 1 << 20
 
 
 class PartWriter:
-    def __init__(self, prefix, seq_length, token_dtype, fields, mask_fn=None):
+    def __init__(self, prefix, seq_length, token_dtype, fields, mask_fn=None, word_flags=False):
         """``fields``: name -> dtype string or "token", in the order of ``add``'s values;
-        ``mask_fn(block) -> (masked, tgt)`` applies static masking, or None."""
+        ``mask_fn(block) -> (masked, tgt)`` applies static masking, or None.
+
+        ``word_flags`` (whole word masking): the ids come with ``CONTINUATION`` added to the
+        tokens that continue a word. The block is then int32; at flush the flags become
+        ``mask_fn``'s ``word_start`` (static masking) or the bit-packed ``word_start`` array."""
         from array import array
 
         self.prefix = prefix
         self.seq_length = seq_length
-        self.token_dtype = np.dtype(token_dtype)
-        self.fields = {name: (self.token_dtype if dtype == "token" else np.dtype(dtype))
+        self.output_dtype = np.dtype(token_dtype)
+        self.word_flags = word_flags
+        # The dtype of the ids while instances are assembled (flags need the wider type).
+        self.token_dtype = np.dtype("<i4") if word_flags else self.output_dtype
+        self.fields = {name: (self.output_dtype if dtype == "token" else np.dtype(dtype))
                        for name, dtype in fields.items()}
         self.mask_fn = mask_fn
         self.block = np.zeros((BLOCK_ROWS, seq_length), dtype=self.token_dtype)
@@ -31,6 +39,8 @@ class PartWriter:
         names = ["src", *self.fields]
         if mask_fn is not None:
             names += ["mask_count", "mask_pos", "mask_ids"]
+        elif word_flags:
+            names.append("word_start")
         self.files = {name: open(f"{prefix}.{name}.bin", "wb") for name in names}
         self.rows = 0
         self.instances = 0
@@ -99,15 +109,24 @@ class PartWriter:
         if not count:
             return
         block = self.block[:count]
+        word_start = None
+        if self.word_flags:
+            word_start = (block != 0) & (block & CONTINUATION == 0)
+            block = (block & (CONTINUATION - 1)).astype(self.output_dtype)
         if self.mask_fn is not None:
-            masked, tgt = self.mask_fn(block)
+            if word_start is None:
+                masked, tgt = self.mask_fn(block)
+            else:
+                masked, tgt = self.mask_fn(block, word_start=word_start)
             rows, positions = np.nonzero(tgt)
             self.files["mask_count"].write(
                 np.bincount(rows, minlength=count).astype("<u2").tobytes())
             self.files["mask_pos"].write(positions.astype("<u2").tobytes())
-            self.files["mask_ids"].write(tgt[rows, positions].astype(self.token_dtype).tobytes())
+            self.files["mask_ids"].write(tgt[rows, positions].astype(self.output_dtype).tobytes())
             self.masked += len(rows)
-            block = masked.astype(self.token_dtype)
+            block = masked.astype(self.output_dtype)
+        elif word_start is not None:
+            self.files["word_start"].write(np.packbits(word_start, axis=1).tobytes())
         self.files["src"].write(np.ascontiguousarray(block).tobytes())
         for name, values in self.meta.items():
             self.files[name].write(values[:count].tobytes())
@@ -132,6 +151,11 @@ class PartWriter:
             handle.close()
 
 
+def packed_width(seq_length):
+    """Bytes per instance of the bit-packed ``word_start`` array."""
+    return (seq_length + 7) // 8
+
+
 def _read_chunks(path, dtype, elements=READ_ELEMENTS):
     with open(path, "rb") as handle:
         while True:
@@ -141,8 +165,10 @@ def _read_chunks(path, dtype, elements=READ_ELEMENTS):
             yield chunk
 
 
-def merge_parts(path, header, prefixes, seq_length, token_dtype, fields, masked):
-    """Write the dataset file ``path`` from the parts' raw files, in part order."""
+def merge_parts(path, header, prefixes, seq_length, token_dtype, fields, masked,
+                word_start=False):
+    """Write the dataset file ``path`` from the parts' raw files, in part order
+    (``word_start``: the parts hold word boundaries for dynamic whole word masking)."""
     token_dtype = np.dtype(token_dtype)
     fields = {name: (token_dtype if dtype == "token" else np.dtype(dtype))
               for name, dtype in fields.items()}
@@ -159,6 +185,9 @@ def merge_parts(path, header, prefixes, seq_length, token_dtype, fields, masked)
                        concat("src", token_dtype))}
     for name, dtype in fields.items():
         sources[name] = (dtype, (instances,), concat(name, dtype))
+    if word_start:
+        sources["word_start"] = (np.dtype("u1"), (instances, packed_width(seq_length)),
+                                 concat("word_start", "u1"))
     if masked:
         def offsets():
             yield np.zeros(1, dtype=np.int64)

@@ -25,6 +25,7 @@ from uer.data.builders import str2builder
 from uer.data.builders._base import CorpusLineError
 from uer.data.masking import mask_batch
 from uer.data.part_writer import PartWriter, merge_parts
+from uer.data.segmenter import WordEncoder, build_segmenter, check_user_dict
 from uer.data.storage import token_dtype
 from uer.errors import UerError
 from uer.outputs import write_error
@@ -81,6 +82,10 @@ def static_masking(args):
     return str2builder[args.target].uses_masking and not args.dynamic_masking
 
 
+def whole_word_masking(args):
+    return bool(getattr(args, "whole_word_masking", False))
+
+
 def _make_mask_fn(args, vocab, part):
     if not static_masking(args):
         return None
@@ -94,9 +99,13 @@ def build_part(part, start, end, prefix, progress=None):
     """Build instances for bytes [start, end) of the corpus into raw files at ``prefix``.*."""
     args, vocab, tokenizer = _STATE["args"], _STATE["vocab"], _STATE["tokenizer"]
     builder_class = str2builder[args.target]
+    words = whole_word_masking(args)
     writer = PartWriter(prefix, args.seq_length, token_dtype(len(vocab)), builder_class.fields,
-                        _make_mask_fn(args, vocab, part))
-    encode = getattr(tokenizer, "encode", None)
+                        _make_mask_fn(args, vocab, part), word_flags=words)
+    if words:  # ids with word-continuation flags (uer/data/segmenter.py)
+        encode = WordEncoder(tokenizer, _STATE["segmenter"]).encode
+    else:
+        encode = getattr(tokenizer, "encode", None)
     if encode is None:  # a tokenizer without the one-call encode
         tokenize, convert = tokenizer.tokenize, tokenizer.convert_tokens_to_ids
         encode = lambda text: convert(tokenize(text))  # noqa: E731
@@ -168,6 +177,15 @@ def check_options(args, vocab):
         raise UerError(f"--short_seq_prob must be in [0, 1], got {args.short_seq_prob}")
     if not 0.0 < args.span_geo_prob <= 1.0 or args.span_max_length < 1:
         raise UerError("--span_geo_prob must be in (0, 1] and --span_max_length at least 1")
+    if whole_word_masking(args):
+        if args.span_masking:
+            raise UerError("--span_masking and --whole_word_masking cannot be used together: "
+                           "choose one")
+        if not builder_class.uses_masking:
+            masked_targets = ", ".join(n for n in str2builder if str2builder[n].uses_masking)
+            raise UerError(f"--whole_word_masking needs a masked-LM target ({masked_targets}), "
+                           f"not {args.target}")
+        check_user_dict(getattr(args, "user_dict", None))
     folder = os.path.dirname(os.path.abspath(args.dataset_path))
     if not os.path.isdir(folder):
         raise UerError(f"{args.dataset_path}: folder {folder} does not exist (--dataset_path)")
@@ -175,7 +193,7 @@ def check_options(args, vocab):
 
 def dataset_header(args, vocab):
     dynamic = bool(args.dynamic_masking) and str2builder[args.target].uses_masking
-    return {
+    header = {
         "target": args.target, "seq_length": args.seq_length, "vocab_size": len(vocab),
         "vocab_checksum": vocab.checksum, "cls_id": vocab.cls_id, "sep_id": vocab.sep_id,
         "mask_id": vocab.mask_id, "tokenizer": args.tokenizer,
@@ -186,6 +204,12 @@ def dataset_header(args, vocab):
         "seed": args.seed, "processes_num": args.processes_num,
         "corpus": os.path.basename(args.corpus_path),
     }
+    if whole_word_masking(args):  # only then: datasets built without it stay byte-identical
+        header["whole_word_masking"] = True
+        header["segmenter"] = args.segmenter
+        user_dict = getattr(args, "user_dict", None)
+        header["user_dict"] = os.path.basename(user_dict) if user_dict else None
+    return header
 
 
 def build_dataset(args, vocab, tokenizer, show_progress=True):
@@ -193,6 +217,10 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
     path on failure (temporary files live beside it and are removed)."""
     check_options(args, vocab)
     began = time.time()
+    segmenter = None
+    if whole_word_masking(args):  # built once here, shared by the forked workers
+        segmenter = build_segmenter(getattr(args, "segmenter", "jieba"),
+                                    getattr(args, "user_dict", None))
     builder_class = str2builder[args.target]
     points = split_points(args.corpus_path, args.processes_num, builder_class.document_corpus)
     ranges = [(i, points[i], points[i + 1]) for i in range(args.processes_num)]
@@ -200,7 +228,7 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
     folder, name = os.path.split(output)
     # The PID in the names lets the next run on this output remove what a killed run left.
     workdir = tempfile.mkdtemp(prefix=f".{name}.parts-{os.getpid()}-", dir=folder)
-    _STATE.update(args=args, vocab=vocab, tokenizer=tokenizer)
+    _STATE.update(args=args, vocab=vocab, tokenizer=tokenizer, segmenter=segmenter)
     try:
         prefixes = [os.path.join(workdir, f"part{i}") for i, _, _ in ranges]
         try:
@@ -219,7 +247,9 @@ def build_dataset(args, vocab, tokenizer, show_progress=True):
         try:
             with atomic_path(output) as tmp_path:
                 merge_parts(tmp_path, header, prefixes, args.seq_length, token_dtype(len(vocab)),
-                            builder_class.fields, static_masking(args))
+                            builder_class.fields, static_masking(args),
+                            word_start=header.get("whole_word_masking", False)
+                            and not static_masking(args))
         except OSError as err:
             raise write_error(err, output) from None
     finally:

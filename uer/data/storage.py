@@ -19,6 +19,10 @@ and byte offset. Arrays per instance (N instances, L = seq_length):
 - ``last_tgt`` [N] (lm): target of the last real position (the rest of tgt is src shifted).
 - static masking: ``mask_offsets`` [N+1] int64, ``mask_pos`` and ``mask_ids`` [total]: the
   masked positions and original ids of instance i are ``[mask_offsets[i]:mask_offsets[i+1]]``.
+- ``word_start`` [N, ceil(L/8)] uint8 (dynamic masking built with --whole_word_masking; the
+  header then has ``whole_word_masking``, ``segmenter`` and ``user_dict``): one bit per
+  position, ``np.packbits`` order, set where a token begins a word (clear for continuation
+  tokens and padding).
 """
 import json
 import os
@@ -94,7 +98,7 @@ class DatasetFile:
 
     def batch(self, indices):
         """Dict of int64 arrays for instance numbers ``indices`` (sorted reads are fastest):
-        src, a_end, b_end, label and tgt_mlm where stored, and what the target's builder
+        src, a_end, b_end, label, tgt_mlm and word_start (bool) where stored, and what the target's builder
         derives at read time (``read_fields``: lm's tgt, bilm's tgt_fwd and tgt_bwd)."""
         indices = np.asarray(indices, dtype=np.int64)
         arrays = self.arrays
@@ -110,6 +114,9 @@ class DatasetFile:
             out["label"] = np.asarray(arrays["label"][indices], dtype=np.int64)
         if "mask_offsets" in arrays:
             out["tgt_mlm"] = self._mlm_targets(indices, src.shape)
+        if "word_start" in arrays:
+            out["word_start"] = np.unpackbits(np.asarray(arrays["word_start"][indices]), axis=1,
+                                              count=src.shape[1]).astype(bool)
         str2builder[self.header["target"]].read_fields(out, self, indices)
         return out
 

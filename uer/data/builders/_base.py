@@ -38,7 +38,9 @@ class InstanceBuilder:
         self.encode = encode
         self.writer = writer
         self.rng = rng
-        self.typecode = "H" if len(vocab) <= 65536 else "i"
+        # Whole word masking carries a flag bit inside the ids (segmenter.CONTINUATION).
+        wide = len(vocab) > 65536 or getattr(args, "whole_word_masking", False)
+        self.typecode = "i" if wide else "H"
         self.dup_factor = args.dup_factor if self.uses_dup_factor else 1
         if args.dynamic_masking:
             self.dup_factor = 1  # copies would only differ by their masks
