@@ -27,6 +27,10 @@ def build_parser():
     paths.add_argument("--output_model_path", type=str, required=True,
                        help="Final model; checkpoints go to <path>-<step>.")
     config_opts(paths, default="models/bert_base_config.json")
+    paths.add_argument("--dev_dataset_path", type=str, default=None,
+                       help="A dataset built by preprocess.py from held-out text (same target "
+                            "and vocabulary): its loss and accuracy are reported every "
+                            "--dev_steps steps and at the end (log file, TensorBoard 'dev/').")
     log_opts(paths)
 
     steps = parser.add_argument_group("training steps")
@@ -35,6 +39,11 @@ def build_parser():
     steps.add_argument("--save_checkpoint_steps", type=int, default=10000,
                        help="Save <output_model_path>-<step> every this many steps.")
     steps.add_argument("--report_steps", type=int, default=100, help="Report every this many steps.")
+    steps.add_argument("--dev_steps", type=int, default=None,
+                       help="Evaluate --dev_dataset_path every this many steps "
+                            "(default: --report_steps).")
+    steps.add_argument("--dev_instances", type=int, default=2000,
+                       help="Evaluate on the first this many instances of --dev_dataset_path.")
     accumulation_opts(steps)
     steps.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")
     steps.add_argument("--instances_buffer_size", type=int, default=INSTANCES_BUFFER_SIZE,
@@ -69,7 +78,7 @@ def build_parser():
     # Ranges checked by parse_with_config, typed or from the config (trainer.check_step_options
     # checks the step options again for Python callers).
     for option in ("--total_steps", "--save_checkpoint_steps", "--report_steps",
-                   "--batch_size", "--instances_buffer_size"):
+                   "--batch_size", "--instances_buffer_size", "--dev_steps", "--dev_instances"):
         bounded(parser, option, minimum=1)
     bounded(parser, "--dropout", minimum=0, maximum=1)
     return parser

@@ -53,6 +53,7 @@ class Reporter:
         self.instances = 0
         self.sums = {name: 0.0 for name in self.spec.fields}
         self.last_loss = None
+        self.last_values = None
 
     def add(self, outputs, batch_tokens, batch_instances):
         """outputs: the target's tuple (tensors or numbers); counts are summed on the host once
@@ -64,15 +65,22 @@ class Reporter:
             value = value.detach().float() if hasattr(value, "detach") else float(value)
             self.sums[name] = self.sums[name] + value
 
-    def line(self, step):
+    def values(self):
+        """The window's losses (mean per micro-batch) and accuracies by report name; sets
+        ``last_loss`` (their summed loss)."""
         values = {name: float(total) for name, total in self.sums.items()}
         steps = max(1, self.steps)
         report = {name: values[name] / steps for name in self.spec.losses}
-        loss = sum(report.values())
-        self.last_loss = loss
+        self.last_loss = sum(report.values())
         for name, correct, denominator in self.spec.accuracies:
             denom = self.instances if denominator == "instances" else values[denominator]
             report[name] = values[correct] / denom if denom > 0 else 0.0
+        return report
+
+    def line(self, step):
+        report = self.values()
+        loss = self.last_loss
+        self.last_values = report
         elapsed = max(self.clock() - self.start, 1e-9)
         tokens_per_s = self.tokens * self.world_size / elapsed
         head = "| {:8d}/{:8d} steps| {:8.2f} tokens/s| loss {:7.2f}".format(
