@@ -2,8 +2,9 @@
 
 A dataset built by preprocess.py from text the model does not train on is scored every
 --dev_steps steps: the target's losses and accuracies on the same instances with the same
-masks each time (a dynamically masked dataset is masked once, with a fixed seed), so the
-numbers are comparable across a run and across runs. Rank 0 evaluates the unwrapped model
+masks each time (a dynamically masked dataset is masked once, token by token, with a fixed
+seed, whatever the training run's --span_masking or --whole_word_masking), so the numbers are
+comparable across a run and across runs. Rank 0 evaluates the unwrapped model
 without autograd; training resumes in train mode."""
 import numpy as np
 import torch
@@ -24,10 +25,7 @@ class HeldOutEvaluator:
 
         path = args.dev_dataset_path
         check_dataset(path, args.target, getattr(args, "vocab", None))
-        loader = PretrainLoader(path, batch_size, vocab=getattr(args, "vocab", None),
-                                span_masking=getattr(args, "span_masking", False),
-                                span_geo_prob=args.span_geo_prob,
-                                span_max_length=args.span_max_length)
+        loader = PretrainLoader(path, batch_size, vocab=getattr(args, "vocab", None))
         count = min(instances, loader.num_instances)
         self.batches = []
         for number, start in enumerate(range(0, count, batch_size)):

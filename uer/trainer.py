@@ -78,6 +78,11 @@ def check_dataset_for(args):
     from uer.targets import str2target
 
     header = check_dataset(args.dataset_path, args.target, getattr(args, "vocab", None))
+    if getattr(args, "whole_word_masking", False):  # the loader's checks, before the model
+        from uer.data.loader import PretrainLoader
+
+        PretrainLoader(args.dataset_path, 1, vocab=getattr(args, "vocab", None),
+                       span_masking=getattr(args, "span_masking", False), whole_word_masking=True)
     if getattr(args, "dev_dataset_path", None):  # before the model is built: fail early
         check_dataset(args.dev_dataset_path, args.target, getattr(args, "vocab", None))
     labels_from_dataset = getattr(str2target[args.target], "labels_from_dataset", False)
