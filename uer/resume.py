@@ -66,6 +66,8 @@ CHANGEABLE_ON_RESUME = ("resume", "report_steps", "save_checkpoint_steps", "gpu_
                         "master_ip", "backend", "dist_timeout", "pretrained_model_path",
                         "world_size",  # checked as the real process count (torchrun sets it)
                         "log_path", "tensorboard_dir",
+                        # what is watched, not what is trained
+                        "dev_dataset_path", "dev_steps", "dev_instances",
                         "compile", "compile_backend")  # speed only: same numbers as eager
 NOTICE_ON_RESUME = ("report_steps", "save_checkpoint_steps")
 
