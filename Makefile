@@ -30,12 +30,14 @@ define install_runtime
 	$(PIP) install $(PIP_OPTS) -r requirements.txt
 endef
 
-.PHONY: help quickstart test bench clean install install-dev install-runtime install-dev-requirements
+.PHONY: help quickstart test bench scorecard clean install install-dev install-runtime install-dev-requirements
 
 help:
 	@echo "make quickstart   install into $(VENV) and run the sample pipeline (about 2 minutes)"
 	@echo "make test         install the dev requirements and run the test suite"
 	@echo "make bench        run the CPU benchmarks of bench/ (prints tables)"
+	@echo "make scorecard    pre-train MINUTES (60), fine-tune every task from it and from random init"
+	@echo "                  (SEEDS=3, TASKS=..., DIR=scorecard-out); writes DIR/scorecard.md"
 	@echo "make clean        remove $(VENV), build/ and the outputs of the README quickstart"
 	@echo "PYTHON=python3    use that interpreter instead of $(VENV)"
 
@@ -70,6 +72,16 @@ bench: install-dev
 	$(PYTHON) bench/preprocess_bench.py
 	$(PYTHON) bench/pretrain_bench.py
 	$(PYTHON) bench/finetune_bench.py
+
+# bench/scorecard.py: pre-training for MINUTES, then every task fine-tuned from that model and
+# from random init, SEEDS seeds each (2 x SEEDS runs per task); DIR/scorecard.md and .json.
+MINUTES ?= 60
+DIR ?= scorecard-out
+SEEDS ?= 3
+TASKS ?= book_review chnsenticorp msra_ner cmrc2018 c3
+scorecard: install
+	$(PYTHON) bench/scorecard.py --pretrain_minutes $(MINUTES) --output_dir $(DIR) \
+		--seeds $(SEEDS) --tasks $(TASKS)
 
 # Only what `make` and the README quickstart write: models you put in models/ stay.
 clean:
