@@ -109,3 +109,58 @@ def test_bert_converters_refuse_a_pre_ln_checkpoint(tmp_path):
     save_model(pre_model(), path)
     with pytest.raises(UerError, match="pre-LayerNorm"):
         read_uer(path)
+
+
+def test_pre_ln_travels_from_pretraining_to_fine_tuning_and_inference(tmp_path, capsys):
+    """pretrain.py --layernorm_positioning pre records it in the sidecar; run_classifier.py
+    (no flag) rebuilds a pre-LN body that takes every pre-trained tensor, and inference too."""
+    import json
+    import sys
+
+    import preprocess
+    import pretrain
+    import run_classifier
+    from tests.conftest import REPO
+    from uer.sidecar import read_sidecar
+
+    sys.path.insert(0, str(REPO / "inference"))
+    import run_classifier_infer
+
+    vocab = str(REPO / "models" / "sample_vocab.txt")
+    data = REPO / "datasets" / "sample_sentiment"
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(dict(CONFIG, hidden_size=32)), encoding="utf-8")
+    dataset, model, classifier = tmp_path / "d.pt", tmp_path / "m.bin", tmp_path / "c.bin"
+    preprocess.main(["--corpus_path", str(REPO / "corpora" / "sample_docs.txt"), "--vocab_path",
+                     vocab, "--dataset_path", str(dataset), "--target", "mlm", "--seq_length",
+                     "32", "--dynamic_masking"])
+    pretrain.main(["--dataset_path", str(dataset), "--vocab_path", vocab, "--config_path",
+                   str(config), "--output_model_path", str(model), "--total_steps", "3",
+                   "--report_steps", "3", "--batch_size", "4", "--target", "mlm",
+                   "--layernorm_positioning", "pre", "--learning_rate", "1e-3"])
+    assert read_sidecar(str(model))["config"]["layernorm_positioning"] == "pre"
+    capsys.readouterr()
+    run_classifier.main(["--pretrained_model_path", str(model), "--vocab_path", vocab,
+                         "--train_path", str(data / "train.tsv"), "--dev_path", str(data / "dev.tsv"),
+                         "--output_model_path", str(classifier), "--epochs_num", "1",
+                         "--batch_size", "32", "--seq_length", "24", "--pooling", "mean"])
+    out = capsys.readouterr().out
+    assert "encoder.layer_norm" not in out  # neither missing nor unexpected
+    state = torch.load(classifier, map_location="cpu", weights_only=True)
+    pretrained = torch.load(model, map_location="cpu", weights_only=True)
+    assert "encoder.layer_norm.gamma" in state
+    assert read_sidecar(str(classifier))["config"]["layernorm_positioning"] == "pre"
+    predictions = tmp_path / "pred.tsv"
+    run_classifier_infer.main(["--load_model_path", str(classifier), "--vocab_path", vocab,
+                               "--test_path", str(data / "test_nolabel.tsv"),
+                               "--prediction_path", str(predictions)])
+    assert predictions.read_text(encoding="utf-8").count("\n") > 1
+    # a post-LN fine-tuning run cannot take the pre-LN body: both values are named
+    with pytest.raises(SystemExit):
+        run_classifier.main(["--pretrained_model_path", str(model), "--vocab_path", vocab,
+                             "--train_path", str(data / "train.tsv"), "--dev_path",
+                             str(data / "dev.tsv"), "--output_model_path", str(tmp_path / "x.bin"),
+                             "--layernorm_positioning", "post"])
+    err = capsys.readouterr().err
+    assert "layernorm_positioning" in err and "pre" in err and "post" in err
+    assert pretrained["encoder.layer_norm.gamma"].shape == (32,)
