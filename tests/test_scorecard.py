@@ -55,6 +55,9 @@ def test_corpora_read_and_written_in_both_formats(tmp_path):
     bert.write_text("句一。\n句二。\n\n\n句三。\n", encoding="utf-8")
     cls = tmp_path / "cls.txt"
     cls.write_text("1\t好书\n0\t差书\n\n", encoding="utf-8")
+    task = tmp_path / "train.tsv"
+    task.write_text("label\ttext_a\n1\t好店\n", encoding="utf-8")
+    assert scorecard.read_corpus(str(task)) == [["好店"]]  # the header is no document
     documents = scorecard.read_corpus(str(bert)) + scorecard.read_corpus(str(cls))
     assert documents == [["句一。", "句二。"], ["句三。"], ["好书"], ["差书"]]
     scorecard.write_corpus(documents, str(tmp_path / "b.txt"), "bert")
