@@ -124,3 +124,34 @@ def test_a_model_above_the_unigram_guess_gets_the_learning_check_line(tmp_path):
     watch.summary(100, sinks)
     assert sinks.lines == ["Learning check: training acc 0.950 after 100 steps, 2.4x the "
                            "unigram guess (0.400)."]
+
+
+def test_the_sidecar_records_the_learning_check_and_fine_tuning_warns(tmp_path, zh_vocab_path,
+                                                                      capsys):
+    """A model that ended at unigram level says so in its sidecar; run_classifier.py warns
+    when it fine-tunes from it (and says nothing for a model without that record)."""
+    import json
+
+    import run_classifier
+    from tests.conftest import REPO
+    from uer.sidecar import read_sidecar
+
+    train = tiny_dataset(zh_vocab_path, "mlm", "--dynamic_masking", lines=200)
+    model = run(tmp_path, zh_vocab_path, train, steps=4)
+    check = read_sidecar(model)["learning_check"]
+    assert check["steps"] == 4 and check["measured_on"] == "training"
+    assert check["unigram_level"] is True and 0 < check["unigram_guess"] < 1
+    capsys.readouterr()
+    data = REPO / "datasets" / "sample_sentiment"
+    finetune = ["--pretrained_model_path", model, "--vocab_path", zh_vocab_path,
+                "--train_path", str(data / "train.tsv"), "--dev_path", str(data / "dev.tsv"),
+                "--output_model_path", str(tmp_path / "c.bin"), "--epochs_num", "1",
+                "--batch_size", "32", "--seq_length", "16"]
+    run_classifier.main(finetune)
+    assert f"Warning: {model} ended pre-training at unigram level" in capsys.readouterr().err
+    sidecar = tmp_path / "model.bin.json"
+    info = json.loads(sidecar.read_text(encoding="utf-8"))
+    del info["learning_check"]
+    sidecar.write_text(json.dumps(info), encoding="utf-8")
+    run_classifier.main(finetune)
+    assert "unigram level" not in capsys.readouterr().err

@@ -106,6 +106,9 @@ def describe(args, task=None, model_file=None):
         value = getattr(args, key, None) if task is not None else facts.get(key)
         if value is not None:
             info[key] = value
+    check = getattr(args, "learning_check", None) if task is None else None
+    if isinstance(check, dict):  # pre-training's last word on its model (uer.trainer)
+        info["learning_check"] = check
     if task is not None:
         info["task"] = task_facts(task)
         info["task"]["options"] = _present(args, TASK_OPTION_KEYS)

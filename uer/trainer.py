@@ -244,6 +244,7 @@ def train_steps(model, loader, args, device, world_size=1, rank=0, distributed=F
         if watch.evaluator is not None and watch.last_dev_step != total_steps:
             watch.evaluate(module, total_steps, device, sinks)
         watch.summary(total_steps, sinks)
+        args.learning_check = watch.record(total_steps)  # into the final model's sidecar
         sinks.close()
         save_or_rescue(partial(save_model, module, args=args), args.output_model_path,
                        last_checkpoint_note(args))
@@ -313,6 +314,15 @@ class LearningWatch:
         sinks.scalars(step, values, "dev")
         self.last_dev_step = step
         self._check("held-out", values, self.dev_share, sinks)
+
+    def record(self, steps):
+        """The sidecar's "learning_check": where the model stood at the end, or None."""
+        if self.last is None:
+            return None
+        source, accuracy, share, _ = self.last
+        return {"steps": steps, "measured_on": source, "accuracy": round(accuracy, 4),
+                "unigram_guess": round(share, 4),
+                "unigram_level": at_unigram_level(accuracy, share)}
 
     def summary(self, steps, sinks):
         """One line at the end: where the accuracy stands against the unigram guess."""

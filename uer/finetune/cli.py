@@ -1,4 +1,6 @@
 """Option groups and setup shared by the fine-tuning and inference scripts (SPEC §1.2, §1.5-1.6)."""
+import sys
+
 from uer import opts
 from uer.checkpoint import init_weights, load_pretrained
 from uer.config import bounded, parse_with_config
@@ -95,10 +97,24 @@ def build_tokenizer(args):
     return str2tokenizer[getattr(args, "tokenizer", "bert")](args, vocab=getattr(args, "vocab", None))
 
 
+def warn_if_unigram_level(model_path):
+    """A pre-trained model whose sidecar says it ended at unigram level maps every input to
+    about the same vector: fine-tuning from it can do worse than random init. Say so once."""
+    from uer.sidecar import read_sidecar
+
+    check = (read_sidecar(model_path) or {}).get("learning_check")
+    if isinstance(check, dict) and check.get("unigram_level"):
+        print(f"Warning: {model_path} ended pre-training at unigram level ({check.get('measured_on')} "
+              f"accuracy {check.get('accuracy')} after {check.get('steps')} steps, the unigram "
+              f"guess {check.get('unigram_guess')}): it has learned no context, and fine-tuning "
+              "from it may do worse than random initialisation", file=sys.stderr, flush=True)
+
+
 def initialise(model, args):
     """Pre-trained embedding + encoder when --pretrained_model_path is given (the heads keep
     PyTorch's default init, as in UER-py); otherwise UER-py's N(0, 0.02) init everywhere."""
     if getattr(args, "pretrained_model_path", None):
+        warn_if_unigram_level(args.pretrained_model_path)
         report = load_pretrained(model, args.pretrained_model_path)
         if not report.loaded:
             raise UerError(f"{args.pretrained_model_path}: no embedding or encoder weight matches "
