@@ -1,4 +1,6 @@
-"""Does pre-training help? bert_tiny pre-trained from scratch by pretrain.py on
+"""Does pre-training help? (Superseded by bench/scorecard.py, which runs the recipe that leaves
+the unigram plateau and scores every task; kept for the earlier RESULTS.md rows.) bert_tiny
+pre-trained from scratch by pretrain.py on
 CLUECorpusSmall_bert_sampled.txt, then fine-tuned 1 epoch on book_review, against the same
 model fine-tuned from random initialisation. Prints the commands and both dev/test accuracies.
 
