@@ -10,6 +10,7 @@ from uer.errors import UerError
 from uer.finetune.tasks.ner import NerTagger
 from uer.model import build_model, model_args
 from uer.vocab import Vocab
+from test_packed_rows import batch  # rows of lengths 9, 6, 4, 2 with two segments
 
 CONFIG = dict(emb_size=32, hidden_size=32, feedforward_size=64, heads_num=4, layers_num=2,
               dropout=0.0, hidden_act="gelu")
@@ -22,15 +23,6 @@ def pre_model(**overrides):
     config.update(overrides)
     args = model_args(config, VOCAB, target="mlm")
     return build_model(args)
-
-
-def batch(lengths=(9, 6, 4, 2), width=9):
-    torch.manual_seed(5)
-    src = torch.randint(5, 45, (len(lengths), width))
-    seg = torch.zeros_like(src)
-    for row, length in enumerate(lengths):
-        seg[row, :length] = 1
-    return src.masked_fill(seg == 0, 0), seg
 
 
 def reference_pre_ln(model, src, seg):
