@@ -7,6 +7,7 @@ Example:
 """
 from uer.config import bounded, parse_with_config
 from uer.errors import cli_main
+from uer.heldout import DEV_INSTANCES
 from uer.constants import INSTANCES_BUFFER_SIZE
 from uer.logging_sinks import check_sinks, log_opts
 from uer.opts import (accumulation_opts, config_opts, device_opts, masking_opts,
@@ -42,7 +43,7 @@ def build_parser():
     steps.add_argument("--dev_steps", type=int, default=None,
                        help="Evaluate --dev_dataset_path every this many steps "
                             "(default: --report_steps).")
-    steps.add_argument("--dev_instances", type=int, default=2000,
+    steps.add_argument("--dev_instances", type=int, default=DEV_INSTANCES,
                        help="Evaluate on the first this many instances of --dev_dataset_path.")
     accumulation_opts(steps)
     steps.add_argument("--batch_size", type=int, default=32, help="Instances per micro-batch per process.")

@@ -106,7 +106,7 @@ def test_dev_dataset_of_another_target_is_refused_before_training(tmp_path, zh_v
 def test_a_model_above_the_unigram_guess_gets_the_learning_check_line(tmp_path):
     """The end-of-run line compares with the unigram guess; a model far above it is not
     warned about."""
-    from uer.trainer import LearningWatch
+    from uer.learning_watch import LearningWatch
 
     class Sinks:
         lines = []

@@ -6,6 +6,8 @@ masks each time (a dynamically masked dataset is masked once, token by token, wi
 seed, whatever the training run's --span_masking or --whole_word_masking), so the numbers are
 comparable across a run and across runs. Rank 0 evaluates the unwrapped model
 without autograd; training resumes in train mode."""
+import contextlib
+
 import numpy as np
 import torch
 
@@ -13,7 +15,8 @@ from uer.errors import UerError
 from uer.padding_trim import trim_padding
 from uer.report import Reporter
 
-DEV_MASK_SEED = 20201  # fixed: every evaluation and every run see the same masks
+DEV_MASK_SEED = 20201
+DEV_INSTANCES = 2000  # --dev_instances default  # fixed: every evaluation and every run see the same masks
 
 
 class HeldOutEvaluator:
@@ -30,7 +33,7 @@ class HeldOutEvaluator:
         self.batches = []
         for number, start in enumerate(range(0, count, batch_size)):
             indices = np.arange(start, min(start + batch_size, count))
-            batch = loader._make_batch(indices, np.random.default_rng([DEV_MASK_SEED, number]))
+            batch = loader.make_batch(indices, np.random.default_rng([DEV_MASK_SEED, number]))
             if batch is not None:
                 self.batches.append(batch)
         if not self.batches:
@@ -42,14 +45,17 @@ class HeldOutEvaluator:
 
     @torch.no_grad()
     def evaluate(self, module, step, device):
-        from uer.trainer import split_batch, to_device
+        from uer.targets import str2target
+        from uer.targets.common import split_batch
 
+        fields = str2target[self.target].batch_fields
         reporter = Reporter(self.target, total_steps=step)
         was_training = module.training
         module.eval()
         try:
             for batch in self.batches:
-                src, tgt, seg = to_device(split_batch(self.target, batch), device)
+                batch = tuple(tensor.to(device) for tensor in batch)
+                src, tgt, seg = split_batch(fields, batch)
                 if self.trim:
                     src, tgt, seg = trim_padding(src, tgt, seg)
                 with self.autocast():
@@ -64,6 +70,5 @@ class HeldOutEvaluator:
 
     def autocast(self):
         if self.precision is None:
-            import contextlib
             return contextlib.nullcontext()
         return self.precision.autocast()

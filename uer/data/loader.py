@@ -55,6 +55,9 @@ API (used by uer/trainer.py and pretrain.py)
     - A batch with zero masked tokens (targets reading ``tgt_mlm``) is skipped.
     - Attributes: ``header`` (dict), ``target``, ``seq_length``, ``dynamic_masking``,
       ``num_instances`` (this rank's share), ``epoch`` (current epoch, starts at 0).
+    - ``make_batch(indices, mask_rng)``: the batch of those instances (dynamic masks drawn
+      from ``mask_rng``), or None when it has no masked token; the held-out evaluation
+      (uer/heldout.py) builds its fixed batches with it.
     - ``state_dict()`` / ``load_state_dict(state)``: {"epoch", "batches_in_epoch"} so a resumed
       run continues where it stopped (the same batches follow).
 
@@ -197,13 +200,13 @@ class PretrainLoader:
                 self._batches_in_epoch = number + 1
                 # Masking draws are keyed by the batch number: a resumed run masks alike.
                 mask_rng = np.random.default_rng([self.seed, self.rank, self.epoch, number, 1])
-                batch = self._make_batch(indices, mask_rng)
+                batch = self.make_batch(indices, mask_rng)
                 if batch is not None:
                     yield batch
             self.epoch += 1
             self._batches_in_epoch = 0
 
-    def _make_batch(self, indices, mask_rng):
+    def make_batch(self, indices, mask_rng):
         """Tensors of one batch (the target's ``batch_fields``), or None when a masked-LM batch
         has no masked token."""
         arrays = self.dataset.batch(indices)

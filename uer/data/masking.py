@@ -89,6 +89,12 @@ def _replace_tokens(masked, chosen, rng, vocab_size, mask_id, specials):
     """80% [MASK], 10% a random id, 10% unchanged, decided per token."""
     row_index, col_index = np.nonzero(chosen)
     decision = rng.random(len(row_index))
+    _apply_decisions(masked, row_index, col_index, decision, rng, vocab_size, mask_id, specials)
+
+
+def _apply_decisions(masked, row_index, col_index, decision, rng, vocab_size, mask_id, specials):
+    """The chosen positions (row_index, col_index) with their uniform draws ``decision``:
+    below 0.8 [MASK], below 0.9 a random id, else unchanged."""
     to_mask = decision < 0.8
     masked[row_index[to_mask], col_index[to_mask]] = mask_id
     to_random = (decision >= 0.8) & (decision < 0.9)
@@ -177,11 +183,5 @@ def _mask_words(masked, candidates, word_start, budget, rng, vocab_size, mask_id
     chosen = chosen_flat.reshape(rows, length)
     decision = rng.random(count)[word_of[chosen_flat]]  # one draw per word, read per token
     row_index, col_index = np.nonzero(chosen)
-    to_mask = decision < 0.8
-    masked[row_index[to_mask], col_index[to_mask]] = mask_id
-    to_random = (decision >= 0.8) & (decision < 0.9)
-    replaced = int(to_random.sum())
-    if replaced:
-        masked[row_index[to_random], col_index[to_random]] = random_token_ids(
-            rng, replaced, vocab_size, specials)
+    _apply_decisions(masked, row_index, col_index, decision, rng, vocab_size, mask_id, specials)
     return chosen
