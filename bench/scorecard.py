@@ -48,12 +48,14 @@ RECIPE_CORPORA = ["corpora/CLUECorpusSmall_bert_sampled.txt", "corpora/book_revi
                   "datasets/chnsenticorp/train.tsv"]
 # preprocess.py flags. --dynamic_masking makes preprocess.py ignore --dup_factor (fresh masks
 # every epoch instead); --full_sentences packs documents into full seq_length rows (no padding).
+# Whole word masking (jieba): left the plateau sooner and fine-tuned higher than character
+# masking in the same budget (bench/RESULTS.md, session 7). pretrain.py needs the flag too.
 RECIPE_PREPROCESS = ["--target", "mlm", "--seq_length", "128", "--dynamic_masking",
-                     "--full_sentences"]
+                     "--full_sentences", "--whole_word_masking"]
 # Batch 16: leaving the plateau takes optimizer updates, and a 16 x 128 batch still runs at
 # full speed on a CPU. --fp16 is bf16 where the CPU has it natively (fp32 elsewhere).
 RECIPE_PRETRAIN = ["--target", "mlm", "--learning_rate", "1e-3", "--warmup", "0.05",
-                   "--batch_size", "16", "--tie_weights", "--fp16"]
+                   "--batch_size", "16", "--tie_weights", "--fp16", "--whole_word_masking"]
 # A held-out share of the corpus documents becomes pretrain.py's --dev_dataset_path (held-out
 # masked-LM accuracy in the report lines), evaluated RECIPE_DEV_EVALS times; 0 turns it off.
 RECIPE_DEV_FRACTION = 0.02
@@ -537,14 +539,18 @@ def pretrain(args, eval_texts, vocab, config):
     rate = calibrate(base, os.path.join(out, "calibration"), args.calibration_steps)
     total_steps = max(1, round(args.pretrain_minutes * 60 * rate))
     model = os.path.join(out, "pretrained.bin")
+    # --snapshots N: a <model>-<step> copy every total/N steps (the gain curve); else none
+    every = -(-total_steps // args.snapshots) if args.snapshots > 1 else total_steps + 1
     command = [*base, "--output_model_path", model, "--total_steps", str(total_steps),
-               "--save_checkpoint_steps", str(total_steps + 1),  # no <model>-<step> copy
+               "--save_checkpoint_steps", str(every),
                "--report_steps", str(max(1, total_steps // 50))]
     if "corpus_dev" in datasets:
         command += ["--dev_dataset_path", datasets["corpus_dev"],
                     "--dev_steps", str(max(1, -(-total_steps // RECIPE_DEV_EVALS)))]
     output, seconds = run_script(command, os.path.join(out, "pretrain.log"))
     last_lines, notes = pretrain_summary(output)
+    snapshots = [{"path": f"{model}-{step}", "step": step, "minutes": step / rate / 60}
+                 for step in range(every, total_steps, every) if os.path.isfile(f"{model}-{step}")]
     return {"model": model, "command": show(command),
             "preprocess_command": show(preprocess_command),
             "held_out_documents": len(dev_documents),
@@ -552,7 +558,7 @@ def pretrain(args, eval_texts, vocab, config):
             "preprocess_minutes": preprocess_seconds / 60, "calibration_steps_per_s": rate,
             "budget_minutes": args.pretrain_minutes, "total_steps": total_steps,
             "minutes": seconds / 60, "last_lines": last_lines, "notes": notes,
-            "overlap": overlap, "corpora": RECIPE_CORPORA}
+            "overlap": overlap, "corpora": RECIPE_CORPORA, "snapshots": snapshots}
 
 
 # --- fine-tuning ---------------------------------------------------------------------------------
@@ -726,6 +732,9 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, default=3, help="Fine-tuning seeds 1..N per side.")
     parser.add_argument("--pretrained_model_path", default=None,
                         help="Score this model instead of pre-training one (no overlap check).")
+    parser.add_argument("--snapshots", type=int, default=1,
+                        help="Also keep N-1 evenly spaced copies of the model during "
+                             "pre-training (DIR/pretrained.bin-<step>), for a gain curve.")
     parser.add_argument("--config_path", default=None, help=f"Instead of {RECIPE_CONFIG}.")
     parser.add_argument("--train_rows", type=int, default=None,
                         help="Use only the first K training rows/sentences/questions per task.")
@@ -735,8 +744,10 @@ def parse_args(argv=None):
                         help="Steps of the pretrain.py run that measures steps/s (at least 3).")
     parser.add_argument("--data_dir", default=SHARED, help="The shared data folder.")
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.pretrain_minutes <= 0 or args.calibration_steps < 3:
-        parser.error("--seeds and --pretrain_minutes must be positive, --calibration_steps >= 3")
+    if (args.seeds < 1 or args.snapshots < 1 or args.pretrain_minutes <= 0
+            or args.calibration_steps < 3):
+        parser.error("--seeds, --snapshots and --pretrain_minutes must be positive, "
+                     "--calibration_steps >= 3")
     if args.pretrained_model_path and not os.path.isfile(args.pretrained_model_path):
         parser.error(f"--pretrained_model_path {args.pretrained_model_path}: no such file")
     return args
